@@ -1,0 +1,1 @@
+"""The HTTP API: channels submit cases, staff act on them, submitters follow them."""

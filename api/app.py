@@ -1,0 +1,55 @@
+"""The FastAPI application and what it builds at start-up."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.deps import Services
+from api.routes import cases, system
+from core.settings import Settings, get_settings
+from core.temporal import connect_when_ready
+from domain.calendar import calendar_for
+from domain.policy import load_policy
+from store.db import Database
+
+
+async def build_services(settings: Settings) -> Services:
+    policy = load_policy(settings.policy_path)
+    return Services(
+        settings=settings,
+        database=Database(settings.resolved_database_url()),
+        temporal=await connect_when_ready(settings),
+        policy=policy,
+        calendar=calendar_for(policy, settings.working_day_seconds),
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The app; tests hand in services they built, production builds them from settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            yield
+            return
+        app.state.services = await build_services(settings or get_settings())
+        yield
+        await app.state.services.database.dispose()
+
+    app = FastAPI(
+        title="Ministry of Interior: complaints, reports and suggestions",
+        version="0.1.0",
+        description=(
+            "Every submission becomes a case with a reference, handled by one durable workflow that holds "
+            "the ministry to the response times of its policy. Authenticate with `Authorization: Bearer <key>`."
+        ),
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    errors.install(app)
+    app.include_router(system.router)
+    app.include_router(cases.router)
+    return app

@@ -1,0 +1,58 @@
+"""API keys: created by the CLI, stored as SHA-256 hashes, presented as `Authorization: Bearer <key>`."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import select
+
+from domain.kinds import Role
+from store.db import Database
+from store.models import ApiKey
+from workflows.messages import Actor
+
+KEY_PREFIX = "cmp_"
+
+
+def hash_secret(secret: str) -> str:
+    """Keys and tracking codes are long random strings, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated API caller."""
+
+    key_id: int
+    role: Role
+    department: str | None
+
+    def as_actor(self) -> Actor:
+        return Actor(role=self.role.value, department=self.department, key_id=str(self.key_id))
+
+
+async def create_api_key(database: Database, *, role: Role, name: str, department: str | None) -> tuple[int, str]:
+    """Store a new key and return (id, key); the key itself is shown once and never stored."""
+    if (role == Role.DEPARTMENT) != (department is not None):
+        raise ValueError("a department key needs --department, and only a department key takes one")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKey(name=name, role=role.value, department=department, key_hash=hash_secret(key),
+                    created_at=datetime.now(UTC))
+    async with database.transaction() as session:
+        session.add(record)
+        await session.flush()
+        key_id = record.id
+    return key_id, key
+
+
+async def find_caller(database: Database, key: str) -> Caller | None:
+    async with database.session() as session:
+        record = (
+            await session.exec(
+                select(ApiKey).where(ApiKey.key_hash == hash_secret(key), ApiKey.revoked_at.is_(None))
+            )
+        ).first()
+    if record is None:
+        return None
+    return Caller(key_id=record.id, role=Role(record.role), department=record.department)

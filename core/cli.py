@@ -1,0 +1,100 @@
+"""`complaints`: run the whole stack or one part of it, migrate, and manage API keys."""
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from core.settings import get_settings
+from domain.kinds import Role
+
+
+def _dev(_: argparse.Namespace) -> None:
+    from core.devstack import run_dev
+
+    run_dev(get_settings())
+
+
+def _worker(_: argparse.Namespace) -> None:
+    import worker
+
+    worker.main()
+
+
+def _api(_: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    from core.temporal import connect_when_ready, ensure_search_attributes
+    from store.migrate import upgrade_to_head
+
+    settings = get_settings()
+    upgrade_to_head(settings.resolved_database_url())
+    print("database schema is up to date")
+    added = asyncio.run(_register_search_attributes(settings, connect_when_ready, ensure_search_attributes))
+    print(f"search attributes registered: {', '.join(added) if added else 'all present'}")
+
+
+async def _register_search_attributes(settings, connect_when_ready, ensure_search_attributes) -> list[str]:
+    client = await connect_when_ready(settings)
+    return await ensure_search_attributes(client)
+
+
+def _apikey_create(args: argparse.Namespace) -> None:
+    from api.auth import create_api_key
+    from domain.policy import load_policy
+    from store.db import Database
+
+    settings = get_settings()
+    role = Role(args.role)
+    if args.department and load_policy(settings.policy_path).department(args.department) is None:
+        sys.exit(f"error: --department {args.department!r} is not a department of the policy")
+
+    async def create() -> tuple[int, str]:
+        database = Database(settings.resolved_database_url(), pool_size=1)
+        try:
+            return await create_api_key(database, role=role, name=args.name or role.value, department=args.department)
+        finally:
+            await database.dispose()
+
+    try:
+        key_id, key = asyncio.run(create())
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    print(f"created key #{key_id} for role {role.value}" + (f" of {args.department}" if args.department else ""))
+    print("the key is shown once; store it now:")
+    print(key)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="complaints", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help="run PostgreSQL, Temporal, the worker and the API, supervised").set_defaults(run=_dev)
+    commands.add_parser("worker", help="run the worker").set_defaults(run=_worker)
+    commands.add_parser("api", help="serve the HTTP API").set_defaults(run=_api)
+    commands.add_parser("migrate", help="apply database migrations and register search attributes").set_defaults(
+        run=_migrate
+    )
+    apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(dest="apikey_command", required=True)
+    create = apikey.add_parser("create", help="create a key and print it as the last line")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--department", help="department code, for --role department")
+    create.add_argument("--name", help="who or what holds the key (shown in logs, not in cases)")
+    create.set_defaults(run=_apikey_create)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

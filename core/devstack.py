@@ -1,0 +1,199 @@
+"""`complaints dev`: PostgreSQL, Temporal, the worker and the API on one machine, supervised.
+
+Starts what is not configured elsewhere, applies migrations, restarts a child that dies, and
+stops everything in reverse order on Ctrl-C or SIGTERM. State lives under the data dir, so a
+second start finds every case and running workflow where the first left them.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.embedded import EmbeddedPostgres, TemporalDevServer
+from core.settings import Settings
+
+RESTART_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
+# A child that stayed up this long has recovered; its next crash starts the backoff anew.
+STABLE_AFTER_SECONDS = 60
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the supervisor itself is killed, so nothing is left behind."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, how to stop it, how to know it is ready."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    stop_signal: int = signal.SIGTERM
+    popen_kwargs: dict = field(default_factory=dict)
+    wait_ready: object = None  # a blocking callable, run in a thread
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    crashes: int = 0
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            # Own process group: Ctrl-C reaches only the supervisor, which stops children in order.
+            start_new_session=True,
+            preexec_fn=None if self.popen_kwargs.get("user") else _die_with_parent,
+            **self.popen_kwargs,
+        )
+        self.started_at = time.monotonic()
+        asyncio.create_task(self._relay_output(self.process))
+        if self.wait_ready:
+            await asyncio.to_thread(self.wait_ready)
+
+    async def _relay_output(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for line in process.stdout:
+            sys.stdout.write(f"[{self.name}] {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.returncode is not None
+
+    async def stop(self, timeout: float = 20) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(self.stop_signal)
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            say(f"{self.name} did not stop within {timeout:.0f}s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+
+
+class DevStack:
+    """Starts and supervises the children in dependency order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[Child] = []
+        self.stopping = asyncio.Event()
+        self.env = dict(os.environ)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stopping.set)
+        started = time.monotonic()
+        try:
+            await self._start_all()
+            self._announce(time.monotonic() - started)
+            await self._supervise()
+        finally:
+            await self._stop_all()
+
+    async def _start_all(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.database_url:
+            await self._start_postgres()
+        if not settings.temporal_address:
+            await self._start_temporal()
+        await self._migrate()
+        child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
+        for part in ("worker", "api"):
+            await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env))
+
+    async def _start_postgres(self) -> None:
+        postgres = EmbeddedPostgres(self.settings.data_dir)
+        await asyncio.to_thread(postgres.prepare)
+
+        def ready() -> None:
+            postgres.wait_ready()
+            postgres.ensure_database()
+
+        await self._start(Child("postgres", postgres.command(), dict(self.env), postgres.stop_signal,
+                                postgres.popen_kwargs(), ready))
+        self.settings.embedded_database_url_file.write_text(postgres.url + "\n")
+        self.env["DATABASE_URL"] = postgres.url
+
+    async def _start_temporal(self) -> None:
+        settings = self.settings
+        temporal = TemporalDevServer(
+            settings.data_dir, port=settings.temporal_port, ui_port=settings.temporal_ui_port,
+            namespace=settings.temporal_namespace,
+        )
+        temporal.prepare()
+        await self._start(Child("temporal", temporal.command(), dict(self.env), temporal.stop_signal,
+                                temporal.popen_kwargs(), temporal.wait_ready))
+        self.env["TEMPORAL_ADDRESS"] = temporal.address
+
+    async def _migrate(self) -> None:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.cli", "migrate", env=self.env)
+        if await process.wait() != 0:
+            raise RuntimeError("migrations failed; see above")
+
+    async def _start(self, child: Child) -> None:
+        self.children.append(child)
+        say(f"starting {child.name}")
+        await child.start()
+
+    def _announce(self, seconds: float) -> None:
+        settings = self.settings
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        say(f"ready in {seconds:.1f}s")
+        say(f"API docs      {api}/docs")
+        say(f"health        {api}/healthz")
+        if not settings.temporal_address:
+            say(f"Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}")
+        say(f"Temporal      {self.env.get('TEMPORAL_ADDRESS')}  namespace {settings.temporal_namespace}")
+        say(f"data          {settings.data_dir.resolve()}")
+        say("create a key: complaints apikey create --role channel --name web-portal")
+        say("Ctrl-C stops everything")
+
+    async def _supervise(self) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.5)
+            if self.stopping.is_set():
+                return
+            for child in self.children:
+                if child.exited():
+                    await self._restart(child)
+
+    async def _restart(self, child: Child) -> None:
+        if time.monotonic() - child.started_at > STABLE_AFTER_SECONDS:
+            child.crashes = 0
+        delay = RESTART_BACKOFF_SECONDS[min(child.crashes, len(RESTART_BACKOFF_SECONDS) - 1)]
+        child.crashes += 1
+        say(f"{child.name} exited with {child.process.returncode}; restarting in {delay}s")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), delay)
+        if not self.stopping.is_set():
+            await child.start()
+
+    async def _stop_all(self) -> None:
+        for child in reversed(self.children):
+            say(f"stopping {child.name}")
+            await child.stop()
+        say("stopped")
+
+
+def run_dev(settings: Settings) -> None:
+    asyncio.run(DevStack(settings).run())

@@ -1,0 +1,62 @@
+"""Every setting of the service, read from the environment and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, PositiveFloat
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One place for configuration; names are the environment variables an operator sets."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        alias="DATABASE_URL",
+        description="PostgreSQL URL; unset means the embedded PostgreSQL under the data dir.",
+    )
+    temporal_address: str | None = Field(
+        default=None,
+        alias="TEMPORAL_ADDRESS",
+        description="host:port of Temporal's frontend; unset means the embedded dev server.",
+    )
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(default="complaints", alias="COMPLAINTS_TASK_QUEUE")
+    data_dir: Path = Field(default=Path(".data"), alias="COMPLAINTS_DATA_DIR")
+    api_host: str = Field(default="127.0.0.1", alias="COMPLAINTS_API_HOST")
+    api_port: int = Field(default=8000, alias="COMPLAINTS_API_PORT")
+    temporal_port: int = Field(default=7233, alias="COMPLAINTS_TEMPORAL_PORT")
+    temporal_ui_port: int = Field(default=8233, alias="COMPLAINTS_TEMPORAL_UI_PORT")
+    policy_path: Path = Field(default=Path("policy.toml"), alias="COMPLAINTS_POLICY")
+    working_day_seconds: PositiveFloat | None = Field(
+        default=None,
+        alias="COMPLAINTS_WORKING_DAY_SECONDS",
+        description="Compressed calendar for demos and tests: a working day lasts this many seconds.",
+    )
+
+    @property
+    def embedded_database_url_file(self) -> Path:
+        """Where the dev stack writes the URL of the embedded PostgreSQL for the other processes."""
+        return self.data_dir / "postgres.url"
+
+    def resolved_database_url(self) -> str:
+        """The URL to connect to: the configured one, or the one the embedded server published."""
+        if self.database_url:
+            return self.database_url
+        published = self.embedded_database_url_file
+        if published.exists():
+            return published.read_text().strip()
+        raise RuntimeError(
+            "DATABASE_URL is not set and no embedded PostgreSQL is running "
+            f"(no {published}); start the stack with `complaints dev` or set DATABASE_URL"
+        )
+
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,56 @@
+"""The one way to reach Temporal: a client with the project's data converter, and its search attributes."""
+
+import asyncio
+import time
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+
+from core.settings import Settings
+from workflows.case import CASE_SEARCH_ATTRIBUTES
+
+
+def data_converter() -> DataConverter:
+    """The converter every client, worker and replayer uses, so they all read the same payloads."""
+    return DataConverter.default
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.resolved_temporal_address(),
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(),
+    )
+
+
+async def connect_when_ready(settings: Settings, timeout: float = 60) -> Client:
+    """Connect, waiting for a server that is still starting (the dev stack starts everything at once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = await connect(settings)
+            await client.count_workflows()
+            return client
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register the case's search attributes on a server that lacks them (the dev server has them from its flags)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in CASE_SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)

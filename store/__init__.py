@@ -1,0 +1,1 @@
+"""The application database: tables, engine and sessions, migrations."""

@@ -1,0 +1,95 @@
+"""PostgreSQL tables: the case file, its timeline, the notification outbox and API keys.
+
+Table models stay in the store layer; the API and workflows speak in their own dataclasses.
+Alembic owns the schema (store/migrations); these classes describe it for queries.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc_column(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class CaseRecord(SQLModel, table=True):
+    """The case file: who submitted what, through which channel, and where it stands."""
+
+    __tablename__ = "cases"
+
+    reference: str = Field(primary_key=True, max_length=20)
+    kind: str = Field(max_length=20, index=True)
+    channel: str = Field(max_length=20)
+    channel_ref: str | None = Field(default=None, max_length=200)
+    submitter_category: str = Field(max_length=20)
+    submitter_name: str | None = Field(default=None, max_length=200)
+    submitter_civil_id: str | None = Field(default=None, max_length=20)
+    submitter_email: str | None = Field(default=None, max_length=320)
+    submitter_phone: str | None = Field(default=None, max_length=32)
+    subject: str = Field(max_length=300)
+    description: str
+    priority: str | None = Field(default=None, max_length=20)
+    status: str = Field(max_length=30, index=True)
+    department: str | None = Field(default=None, max_length=40, index=True)
+    escalation_level: int = 1
+    breached: bool = False
+    tracking_code_hash: str = Field(max_length=64)
+    policy_version: str = Field(max_length=40)
+    received_at: datetime = _utc_column(nullable=False)
+    department_due: datetime = _utc_column(nullable=False)
+    answer_due: datetime = _utc_column(nullable=False, index=True)
+    closed_at: datetime | None = _utc_column(nullable=True)
+    updated_at: datetime = _utc_column(nullable=False)
+    # The workflow step that last wrote this row; an older step never overwrites a newer one.
+    last_step: int = 0
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One step in a case's life: append-only, written once per (case, step key)."""
+
+    __tablename__ = "timeline"
+    __table_args__ = (UniqueConstraint("reference", "step_key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
+    step_key: str = Field(max_length=80)
+    at: datetime = _utc_column(nullable=False)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=40)
+    from_status: str | None = Field(default=None, max_length=30)
+    to_status: str | None = Field(default=None, max_length=30)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message for a person, written once; a delivery process sends it later."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("reference", "message_key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
+    message_key: str = Field(max_length=80)
+    recipient: str = Field(max_length=40)
+    template: str = Field(max_length=40)
+    context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=20)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class ApiKey(SQLModel, table=True):
+    """A caller's credential; only a hash of the key is kept."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_key_hash", "key_hash", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    role: str = Field(max_length=30)
+    department: str | None = Field(default=None, max_length=40)
+    key_hash: str = Field(max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    revoked_at: datetime | None = _utc_column(nullable=True)

@@ -1,0 +1,63 @@
+"""The worker: runs CaseWorkflow and its activities against the configured Temporal and PostgreSQL."""
+
+import asyncio
+import logging
+import signal
+
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+
+from activities.case_store import CaseStore
+from activities.deadlines import DeadlineActivities
+from core.settings import Settings, get_settings
+from core.temporal import connect_when_ready
+from domain.calendar import calendar_for
+from domain.policy import load_policy
+from store.db import Database
+from workflows.case import CaseWorkflow
+
+log = logging.getLogger("complaints.worker")
+
+
+def build_worker(client, settings: Settings, database: Database, *, task_queue: str | None = None) -> Worker:
+    """A worker with every workflow and activity of a case; tests build theirs the same way."""
+    policy = load_policy(settings.policy_path)
+    store = CaseStore(database)
+    deadlines = DeadlineActivities(calendar_for(policy, settings.working_day_seconds))
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[CaseWorkflow],
+        activities=[
+            store.record_case,
+            store.record_step,
+            deadlines.compute_deadlines,
+            deadlines.working_days_after,
+            deadlines.extend_for_pause,
+        ],
+        # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
+        nonsticky_to_sticky_poll_ratio=1.0,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect_when_ready(settings)
+    database = Database(settings.resolved_database_url())
+    worker = build_worker(client, settings, database)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker polling task queue %s at %s", settings.task_queue, settings.resolved_temporal_address())
+    async with worker:
+        await stop.wait()
+    await database.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

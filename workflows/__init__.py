@@ -1,0 +1,1 @@
+"""CaseWorkflow and the dataclasses of its messages."""

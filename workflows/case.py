@@ -1,0 +1,686 @@
+"""CaseWorkflow: one durable workflow per case, from receipt to closure, holding everyone to the policy's deadlines.
+
+It reads like the policy's five steps: record, classify, handle, respond, close. Deadlines are
+absolute instants computed by activities; the workflow only waits on them, so a change to the
+calendar or the policy never changes the replay of a running case.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.kinds import FINAL_STATUSES, Kind, Priority, Status
+    from domain.lifecycle import Action, ActionRefused, CaseFacts, check_action
+    from domain.policy import CaseTerms
+    from workflows.messages import (
+        SYSTEM,
+        Actor,
+        CaseIntake,
+        CaseSnapshot,
+        CaseView,
+        CloseRequest,
+        ContestRequest,
+        DeadlineRequest,
+        DepartmentDeadlines,
+        DepartmentReply,
+        InfoRequest,
+        Notification,
+        PauseExtension,
+        PausePeriod,
+        RejectRequest,
+        StepRecord,
+        SubmitterInfo,
+        SubmitterResponse,
+        TriageRequest,
+        WorkingDaysRequest,
+    )
+
+CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
+CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
+CASE_DEPARTMENT = SearchAttributeKey.for_keyword("CaseDepartment")
+CASE_CHANNEL = SearchAttributeKey.for_keyword("CaseChannel")
+ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
+BREACHED = SearchAttributeKey.for_bool("Breached")
+ANSWER_DUE = SearchAttributeKey.for_datetime("AnswerDue")
+CASE_SEARCH_ATTRIBUTES = (CASE_KIND, CASE_STATUS, CASE_DEPARTMENT, CASE_CHANNEL, ESCALATION_LEVEL, BREACHED, ANSWER_DUE)
+
+# The store and the calendar live behind these activities; a database outage is waited out, not failed.
+STEP_TIMEOUT = timedelta(seconds=30)
+STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+
+ACTION_REFUSED = "ActionRefused"
+RECEIVED_STEP = "received"
+# Marks a step that leaves the status as it was (a reminder, an escalation, a refused signal).
+UNCHANGED = "unchanged"
+
+
+def workflow_id(reference: str) -> str:
+    return f"case-{reference}"
+
+
+@dataclass
+class CaseState:
+    """All that the workflow knows about its case."""
+
+    status: Status
+    kind: str
+    priority: str | None
+    department: str | None
+    department_due: datetime
+    answer_due: datetime
+    department_reminder: datetime
+    escalation_level: int = 1
+    breached: bool = False
+    department_replied: bool = False
+    department_reminded: bool = False
+    reopened: bool = False
+    next_director_general_reminder: datetime | None = None
+    paused_since: datetime | None = None
+    status_before_pause: Status | None = None
+    pauses: list[PausePeriod] = field(default_factory=list)
+    info_due: datetime | None = None
+    contest_due: datetime | None = None
+    closed_at: datetime | None = None
+    closed_reason: str | None = None
+    question: str | None = None
+    answer: str | None = None
+    step: int = 0
+    # Bumped on every change, so the main loop wakes and re-reads its deadlines.
+    revision: int = 0
+
+
+@dataclass
+class Deadline:
+    """A named timer of the case and what the workflow does when it passes."""
+
+    name: str
+    due: datetime
+    on_due: Callable[[], Awaitable[None]]
+
+
+@workflow.defn
+class CaseWorkflow:
+    @workflow.init
+    def __init__(self, intake: CaseIntake) -> None:
+        self._intake = intake
+        self._state = CaseState(
+            status=Status.RECEIVED,
+            kind=intake.kind,
+            priority=intake.priority,
+            department=intake.department,
+            department_due=intake.department_due,
+            answer_due=intake.answer_due,
+            department_reminder=intake.department_reminder,
+        )
+        # Handlers that run activities take turns, so each step sees the state the last one left.
+        self._lock = asyncio.Lock()
+
+    # ---------------------------------------------------------------- the case's life
+
+    @workflow.run
+    async def run(self, intake: CaseIntake) -> CaseView:
+        async with self._lock:
+            await self._record_receipt()
+        while self._state.status not in FINAL_STATUSES:
+            await self._wait_for_next_event()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
+
+    async def _wait_for_next_event(self) -> None:
+        deadline = self._next_deadline()
+        seen = self._state.revision
+        changed = lambda: self._state.revision != seen  # noqa: E731
+        if deadline is None:
+            await workflow.wait_condition(changed)
+            return
+        remaining = deadline.due - workflow.now()
+        if remaining > timedelta(0):
+            try:
+                await workflow.wait_condition(changed, timeout=remaining, timeout_summary=deadline.name)
+                return
+            except asyncio.TimeoutError:
+                pass
+        async with self._lock:
+            # A handler may have moved this deadline while the timer fired; only act on it if it still stands.
+            current = self._next_deadline()
+            if current is not None and current.name == deadline.name and current.due <= workflow.now():
+                await current.on_due()
+
+    def _next_deadline(self) -> Deadline | None:
+        state = self._state
+        if state.status == Status.AWAITING_SUBMITTER:
+            return Deadline("submitter info due", state.info_due, self._close_without_submitter_response)
+        if state.status == Status.RESPONDED:
+            return Deadline("contest window ends", state.contest_due, self._close_and_archive)
+        if state.status in FINAL_STATUSES:
+            return None
+        candidates = []
+        department_clock_runs = state.escalation_level == 1 and not state.department_replied
+        if department_clock_runs and not state.department_reminded:
+            candidates.append(Deadline("department reminder", state.department_reminder, self._remind_department))
+        if department_clock_runs:
+            candidates.append(Deadline("department due", state.department_due, self._escalate_to_director_general))
+        if not state.breached:
+            candidates.append(Deadline("answer due", state.answer_due, self._mark_breached))
+        elif state.next_director_general_reminder is not None:
+            candidates.append(
+                Deadline("director general reminder", state.next_director_general_reminder, self._remind_director_general)
+            )
+        return min(candidates, key=lambda candidate: candidate.due, default=None)
+
+    # ---------------------------------------------------------------- what the deadlines do
+
+    async def _record_receipt(self) -> None:
+        intake = self._intake
+        await workflow.execute_activity(
+            "record_case", intake, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+        )
+        await self._record_step(
+            RECEIVED_STEP,
+            intake.actor,
+            from_status=None,
+            detail={"channel": intake.channel, "policy_version": intake.policy_version},
+            notifications=[self._to_submitter("acknowledgement")],
+        )
+        if intake.department:
+            await self._record_step(
+                "routed",
+                SYSTEM,
+                detail={"department": intake.department},
+                notifications=[self._to_department("case_assigned")],
+            )
+
+    async def _remind_department(self) -> None:
+        self._state.department_reminded = True
+        await self._record_step("department_reminded", SYSTEM, notifications=[self._to_department("department_reminder")])
+
+    async def _escalate_to_director_general(self) -> None:
+        self._state.escalation_level = 2
+        await self._record_step(
+            "escalated",
+            SYSTEM,
+            detail={"escalation_level": 2, "department_due": self._state.department_due.isoformat()},
+            notifications=[self._to("director_general", "escalation")],
+        )
+
+    async def _mark_breached(self) -> None:
+        state = self._state
+        state.breached = True
+        state.next_director_general_reminder = await self._working_days_after(state.answer_due, 1)
+        await self._record_step(
+            "breached",
+            SYSTEM,
+            detail={"answer_due": state.answer_due.isoformat()},
+            notifications=[self._to("director_general", "breach")],
+        )
+
+    async def _remind_director_general(self) -> None:
+        state = self._state
+        reminded_for = state.next_director_general_reminder
+        state.next_director_general_reminder = await self._working_days_after(reminded_for, 1)
+        await self._record_step(
+            "director_general_reminded",
+            SYSTEM,
+            detail={"reminder_at": reminded_for.isoformat()},
+            notifications=[self._to("director_general", "breach_reminder")],
+        )
+
+    async def _close_without_submitter_response(self) -> None:
+        await self._close("no_response", SYSTEM, "closure_no_response")
+
+    async def _close_and_archive(self) -> None:
+        await self._close("archived", SYSTEM, "closure")
+
+    async def _close(self, reason: str, actor: Actor, template: str) -> None:
+        state = self._state
+        from_status = state.status
+        state.status = Status.CLOSED
+        state.closed_reason = reason
+        state.closed_at = workflow.now()
+        await self._record_step(
+            "closed", actor, from_status=from_status, detail={"reason": reason}, notifications=[self._to_submitter(template)]
+        )
+
+    # ---------------------------------------------------------------- what people ask of the case
+
+    async def _triage(self, request: TriageRequest) -> None:
+        state = self._state
+        from_status = state.status
+        kind_or_priority_changed = (request.kind and request.kind != state.kind) or (
+            request.priority and request.priority != state.priority
+        )
+        state.kind = request.kind or state.kind
+        state.priority = request.priority or state.priority
+        state.department = request.department
+        state.status = Status.WITH_DEPARTMENT
+        if kind_or_priority_changed and not state.reopened:
+            await self._recompute_department_deadlines()
+        await self._record_step(
+            Action.TRIAGE,
+            request.actor,
+            from_status=from_status,
+            detail={"department": state.department, "kind": state.kind, "priority": state.priority},
+            notifications=[self._to_department("case_assigned")],
+        )
+
+    async def _reject(self, request: RejectRequest) -> None:
+        state = self._state
+        from_status = state.status
+        state.status = Status.REJECTED
+        state.closed_reason = "rejected"
+        state.closed_at = workflow.now()
+        await self._record_step(
+            Action.REJECT,
+            request.actor,
+            from_status=from_status,
+            detail={"reason": request.reason},
+            notifications=[self._to_submitter("rejection", reason=request.reason)],
+        )
+
+    async def _request_info(self, request: InfoRequest) -> None:
+        state = self._state
+        now = workflow.now()
+        state.status_before_pause = state.status
+        state.status = Status.AWAITING_SUBMITTER
+        state.paused_since = now
+        state.question = request.question
+        terms = self._terms()
+        state.info_due = await self._working_days_after(now, terms.submitter_response_days)
+        await self._record_step(
+            Action.REQUEST_INFO,
+            request.actor,
+            from_status=state.status_before_pause,
+            detail={"question": request.question, "info_due": state.info_due.isoformat()},
+            notifications=[self._to_submitter("info_request", question=request.question)],
+        )
+
+    async def _receive_submitter_info(self, request: SubmitterInfo) -> None:
+        state = self._state
+        pause = PausePeriod(started=state.paused_since, ended=workflow.now())
+        state.pauses.append(pause)
+        await self._move_deadlines_past(pause)
+        state.status = state.status_before_pause or Status.WITH_DEPARTMENT
+        state.paused_since = None
+        state.info_due = None
+        await self._record_step(
+            Action.SUBMITTER_INFO,
+            request.actor,
+            from_status=Status.AWAITING_SUBMITTER,
+            detail={"answer": request.answer, "department_due": state.department_due.isoformat(),
+                    "answer_due": state.answer_due.isoformat()},
+            notifications=[self._to_department("info_received")],
+        )
+
+    async def _reply(self, request: DepartmentReply) -> None:
+        state = self._state
+        from_status = state.status
+        state.status = Status.REPLIED
+        state.department_replied = True
+        await self._record_step(
+            Action.REPLY,
+            request.actor,
+            from_status=from_status,
+            detail={"summary": request.summary},
+            notifications=[self._to("customer_service", "department_replied")],
+        )
+
+    async def _respond(self, request: SubmitterResponse) -> None:
+        state = self._state
+        state.status = Status.RESPONDED
+        state.answer = request.message
+        state.contest_due = await self._working_days_after(workflow.now(), self._terms().contest_window_days)
+        await self._record_step(
+            Action.RESPOND,
+            request.actor,
+            from_status=Status.REPLIED,
+            detail={"message": request.message, "contest_due": state.contest_due.isoformat()},
+            notifications=[self._to_submitter("answer", message=request.message)],
+        )
+
+    async def _close_on_acceptance(self, request: CloseRequest) -> None:
+        await self._close("accepted", request.actor, "closure")
+
+    async def _reopen_on_contest(self, request: ContestRequest) -> None:
+        state = self._state
+        state.status = Status.WITH_DEPARTMENT
+        state.escalation_level = 2
+        state.reopened = True
+        state.department_replied = False
+        state.breached = False
+        state.next_director_general_reminder = None
+        state.contest_due = None
+        state.answer_due = await self._working_days_after(workflow.now(), self._terms().reopen_answer_days)
+        await self._record_step(
+            Action.CONTEST,
+            request.actor,
+            from_status=Status.RESPONDED,
+            detail={"reason": request.reason, "answer_due": state.answer_due.isoformat()},
+            notifications=[self._to("director_general", "reopened"), self._to_department("reopened")],
+        )
+
+    # ---------------------------------------------------------------- updates, signals, query
+
+    def _validate(self, action: Action, actor: Actor) -> None:
+        try:
+            check_action(action, self._facts(), actor.role, actor.department)
+        except ActionRefused as refused:
+            raise ApplicationError(str(refused), type=ACTION_REFUSED, non_retryable=True) from None
+
+    async def _act(self, action: Action, request) -> CaseView:
+        async with self._lock:
+            # The validator ran before the lock; another handler may have changed the case since.
+            self._validate(action, request.actor)
+            self._check_request(action, request)
+            await self._performers[action](self, request)
+        return self.view()
+
+    async def _act_on_signal(self, action: Action, request) -> None:
+        async with self._lock:
+            try:
+                self._validate(action, request.actor)
+                self._check_request(action, request)
+            except ApplicationError as refused:
+                await self._record_step(
+                    "refused", request.actor,
+                    detail={"action": str(action), "reason": refused.message},
+                )
+                return
+            await self._performers[action](self, request)
+
+    def _check_request(self, action: Action, request) -> None:
+        """Refuse values the policy does not know (a signal from an operator skips the API's validation)."""
+        if action != Action.TRIAGE:
+            return
+        problems = []
+        if self._intake.department_codes and request.department not in self._intake.department_codes:
+            problems.append(f"unknown department {request.department!r}")
+        if request.kind and request.kind not in Kind.__members__.values():
+            problems.append(f"unknown kind {request.kind!r}")
+        if request.priority and request.priority not in Priority.__members__.values():
+            problems.append(f"unknown priority {request.priority!r}")
+        if problems:
+            raise ApplicationError("; ".join(problems), type=ACTION_REFUSED, non_retryable=True)
+
+    _performers = {
+        Action.TRIAGE: _triage,
+        Action.REJECT: _reject,
+        Action.REQUEST_INFO: _request_info,
+        Action.SUBMITTER_INFO: _receive_submitter_info,
+        Action.REPLY: _reply,
+        Action.RESPOND: _respond,
+        Action.CLOSE: _close_on_acceptance,
+        Action.CONTEST: _reopen_on_contest,
+    }
+
+    @workflow.update
+    async def triage(self, request: TriageRequest) -> CaseView:
+        return await self._act(Action.TRIAGE, request)
+
+    @triage.validator
+    def _validate_triage(self, request: TriageRequest) -> None:
+        self._validate(Action.TRIAGE, request.actor)
+        self._check_request(Action.TRIAGE, request)
+
+    @workflow.update
+    async def reject(self, request: RejectRequest) -> CaseView:
+        return await self._act(Action.REJECT, request)
+
+    @reject.validator
+    def _validate_reject(self, request: RejectRequest) -> None:
+        self._validate(Action.REJECT, request.actor)
+
+    @workflow.update
+    async def request_info(self, request: InfoRequest) -> CaseView:
+        return await self._act(Action.REQUEST_INFO, request)
+
+    @request_info.validator
+    def _validate_request_info(self, request: InfoRequest) -> None:
+        self._validate(Action.REQUEST_INFO, request.actor)
+
+    @workflow.update
+    async def submitter_info(self, request: SubmitterInfo) -> CaseView:
+        return await self._act(Action.SUBMITTER_INFO, request)
+
+    @submitter_info.validator
+    def _validate_submitter_info(self, request: SubmitterInfo) -> None:
+        self._validate(Action.SUBMITTER_INFO, request.actor)
+
+    @workflow.update
+    async def reply(self, request: DepartmentReply) -> CaseView:
+        return await self._act(Action.REPLY, request)
+
+    @reply.validator
+    def _validate_reply(self, request: DepartmentReply) -> None:
+        self._validate(Action.REPLY, request.actor)
+
+    @workflow.update
+    async def respond(self, request: SubmitterResponse) -> CaseView:
+        return await self._act(Action.RESPOND, request)
+
+    @respond.validator
+    def _validate_respond(self, request: SubmitterResponse) -> None:
+        self._validate(Action.RESPOND, request.actor)
+
+    @workflow.update
+    async def close(self, request: CloseRequest) -> CaseView:
+        return await self._act(Action.CLOSE, request)
+
+    @close.validator
+    def _validate_close(self, request: CloseRequest) -> None:
+        self._validate(Action.CLOSE, request.actor)
+
+    @workflow.update
+    async def contest(self, request: ContestRequest) -> CaseView:
+        return await self._act(Action.CONTEST, request)
+
+    @contest.validator
+    def _validate_contest(self, request: ContestRequest) -> None:
+        self._validate(Action.CONTEST, request.actor)
+
+    # The same actions as signals: for operators in the Temporal UI or CLI, and channels that push.
+    @workflow.signal(name="triage_signal")
+    async def triage_signal(self, request: TriageRequest) -> None:
+        await self._act_on_signal(Action.TRIAGE, request)
+
+    @workflow.signal(name="reject_signal")
+    async def reject_signal(self, request: RejectRequest) -> None:
+        await self._act_on_signal(Action.REJECT, request)
+
+    @workflow.signal(name="request_info_signal")
+    async def request_info_signal(self, request: InfoRequest) -> None:
+        await self._act_on_signal(Action.REQUEST_INFO, request)
+
+    @workflow.signal(name="submitter_info_signal")
+    async def submitter_info_signal(self, request: SubmitterInfo) -> None:
+        await self._act_on_signal(Action.SUBMITTER_INFO, request)
+
+    @workflow.signal(name="reply_signal")
+    async def reply_signal(self, request: DepartmentReply) -> None:
+        await self._act_on_signal(Action.REPLY, request)
+
+    @workflow.signal(name="respond_signal")
+    async def respond_signal(self, request: SubmitterResponse) -> None:
+        await self._act_on_signal(Action.RESPOND, request)
+
+    @workflow.signal(name="close_signal")
+    async def close_signal(self, request: CloseRequest) -> None:
+        await self._act_on_signal(Action.CLOSE, request)
+
+    @workflow.signal(name="contest_signal")
+    async def contest_signal(self, request: ContestRequest) -> None:
+        await self._act_on_signal(Action.CONTEST, request)
+
+    @workflow.query
+    def view(self) -> CaseView:
+        state, intake = self._state, self._intake
+        return CaseView(
+            reference=intake.reference,
+            kind=state.kind,
+            channel=intake.channel,
+            status=state.status,
+            escalation_level=state.escalation_level,
+            breached=state.breached,
+            received_at=intake.received_at,
+            department_due=state.department_due,
+            answer_due=state.answer_due,
+            policy_version=intake.policy_version,
+            priority=state.priority,
+            department=state.department,
+            info_due=state.info_due,
+            contest_due=state.contest_due,
+            closed_reason=state.closed_reason,
+            question=state.question if state.status == Status.AWAITING_SUBMITTER else None,
+            answer=state.answer,
+        )
+
+    # ---------------------------------------------------------------- helpers
+
+    def _facts(self) -> CaseFacts:
+        state = self._state
+        return CaseFacts(status=state.status, department=state.department, escalation_level=state.escalation_level)
+
+    def _terms(self) -> CaseTerms:
+        return self._intake.terms_by_kind[self._state.kind]
+
+    async def _recompute_department_deadlines(self) -> None:
+        state = self._state
+        deadlines: DepartmentDeadlines = await workflow.execute_activity(
+            "compute_deadlines",
+            DeadlineRequest(self._terms(), state.priority, self._intake.received_at, list(state.pauses)),
+            result_type=DepartmentDeadlines,
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
+        )
+        state.department_due = deadlines.department_due
+        state.answer_due = deadlines.answer_due
+        state.department_reminder = deadlines.department_reminder
+
+    async def _move_deadlines_past(self, pause: PausePeriod) -> None:
+        state = self._state
+        moved: list[datetime] = await workflow.execute_activity(
+            "extend_for_pause",
+            PauseExtension([state.department_due, state.answer_due, state.department_reminder], pause.started, pause.ended),
+            result_type=list[datetime],
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
+        )
+        state.department_due, state.answer_due, state.department_reminder = moved
+
+    async def _working_days_after(self, start: datetime, working_days: int) -> datetime:
+        return await workflow.execute_activity(
+            "working_days_after",
+            WorkingDaysRequest(start, working_days),
+            result_type=datetime,
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
+        )
+
+    async def _record_step(
+        self,
+        action: str,
+        actor: Actor,
+        *,
+        from_status: str | None = UNCHANGED,
+        detail: dict | None = None,
+        notifications: list[Notification] | None = None,
+    ) -> None:
+        """Write the step's timeline entry, case row and messages (once), then show the new state to operators."""
+        state = self._state
+        state.step += 1
+        state.revision += 1
+        current = state.status
+        record = StepRecord(
+            reference=self._intake.reference,
+            step=state.step,
+            action=str(action),
+            at=workflow.now(),
+            actor=actor.label,
+            case=self._snapshot(),
+            from_status=current if from_status == UNCHANGED else from_status,
+            to_status=current,
+            detail=detail or {},
+            notifications=notifications or [],
+        )
+        await workflow.execute_activity(
+            "record_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+        )
+        self._publish_for_operators()
+
+    def _snapshot(self) -> CaseSnapshot:
+        state = self._state
+        return CaseSnapshot(
+            status=state.status,
+            kind=state.kind,
+            priority=state.priority,
+            department=state.department,
+            escalation_level=state.escalation_level,
+            breached=state.breached,
+            department_due=state.department_due,
+            answer_due=state.answer_due,
+            closed_at=state.closed_at,
+        )
+
+    def _publish_for_operators(self) -> None:
+        """Search attributes and current details: what an operator reads in the UI without opening payloads."""
+        state = self._state
+        workflow.upsert_search_attributes(
+            [
+                CASE_KIND.value_set(state.kind),
+                CASE_STATUS.value_set(state.status),
+                CASE_DEPARTMENT.value_set(state.department or ""),
+                CASE_CHANNEL.value_set(self._intake.channel),
+                ESCALATION_LEVEL.value_set(state.escalation_level),
+                BREACHED.value_set(state.breached),
+                ANSWER_DUE.value_set(state.answer_due),
+            ]
+        )
+        workflow.set_current_details(
+            f"**{state.status}** · level {state.escalation_level}"
+            f"{' · BREACHED' if state.breached else ''}\n\n"
+            f"- department: {state.department or 'not yet triaged'}\n"
+            f"- department due: {state.department_due.isoformat()}\n"
+            f"- answer due: {state.answer_due.isoformat()}\n"
+            f"- policy: {self._intake.policy_version}"
+        )
+
+    def _to(self, recipient: str, template: str, **context) -> Notification:
+        state = self._state
+        return Notification(
+            recipient=recipient,
+            template=template,
+            context={
+                "reference": self._intake.reference,
+                "kind": state.kind,
+                "status": str(state.status),
+                "answer_due": state.answer_due.isoformat(),
+                **context,
+            },
+        )
+
+    def _to_submitter(self, template: str, **context) -> Notification:
+        return self._to("submitter", template, **context)
+
+    def _to_department(self, template: str) -> Notification:
+        department = self._state.department
+        return self._to(f"department:{department}" if department else "customer_service", template)
+
+
+def initial_search_attributes(intake: CaseIntake) -> TypedSearchAttributes:
+    """The attributes a case starts with, so it is findable before its first step runs."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(CASE_KIND, intake.kind),
+            SearchAttributePair(CASE_STATUS, Status.RECEIVED.value),
+            SearchAttributePair(CASE_DEPARTMENT, intake.department or ""),
+            SearchAttributePair(CASE_CHANNEL, intake.channel),
+            SearchAttributePair(ESCALATION_LEVEL, 1),
+            SearchAttributePair(BREACHED, False),
+            SearchAttributePair(ANSWER_DUE, intake.answer_due),
+        ]
+    )

@@ -1,0 +1,218 @@
+"""The dataclasses that cross the workflow's boundary: its input, its messages, its activities' I/O.
+
+Every field has a default or is set at intake, so that a history written by an older version
+still decodes after a field is added. Standard library and `domain/` only.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.policy import CaseTerms
+
+
+@dataclass
+class Actor:
+    """Who acts: a role, a department for department staff, and the id of the API key (no names)."""
+
+    role: str
+    department: str | None = None
+    key_id: str = ""
+
+    @property
+    def label(self) -> str:
+        scope = f"/{self.department}" if self.department else ""
+        key = f"#{self.key_id}" if self.key_id else ""
+        return f"{self.role}{scope}{key}"
+
+
+SYSTEM = Actor(role="system")
+
+
+@dataclass
+class Submitter:
+    category: str
+    name: str | None = None
+    civil_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass
+class CaseIntake:
+    """Everything the case starts with; deadlines and policy terms are fixed here, at intake."""
+
+    reference: str
+    kind: str
+    channel: str
+    submitter: Submitter
+    subject: str
+    description: str
+    tracking_code_hash: str
+    received_at: datetime
+    policy_version: str
+    department_due: datetime
+    answer_due: datetime
+    department_reminder: datetime
+    actor: Actor
+    channel_ref: str | None = None
+    priority: str | None = None
+    department: str | None = None
+    # The terms of every kind, so that a triage that changes the kind keeps this case's policy version.
+    terms_by_kind: dict[str, CaseTerms] = field(default_factory=dict)
+    department_codes: list[str] = field(default_factory=list)
+
+
+# --- Messages from people (updates, and the same as signals) ---
+
+
+@dataclass
+class TriageRequest:
+    actor: Actor
+    department: str
+    kind: str | None = None
+    priority: str | None = None
+
+
+@dataclass
+class RejectRequest:
+    actor: Actor
+    reason: str
+
+
+@dataclass
+class InfoRequest:
+    actor: Actor
+    question: str
+
+
+@dataclass
+class SubmitterInfo:
+    actor: Actor
+    answer: str
+
+
+@dataclass
+class DepartmentReply:
+    actor: Actor
+    summary: str
+
+
+@dataclass
+class SubmitterResponse:
+    actor: Actor
+    message: str
+
+
+@dataclass
+class CloseRequest:
+    actor: Actor
+
+
+@dataclass
+class ContestRequest:
+    actor: Actor
+    reason: str
+
+
+@dataclass
+class CaseView:
+    """A running case as the query shows it: state and deadlines, no personal data."""
+
+    reference: str
+    kind: str
+    channel: str
+    status: str
+    escalation_level: int
+    breached: bool
+    received_at: datetime
+    department_due: datetime
+    answer_due: datetime
+    policy_version: str
+    priority: str | None = None
+    department: str | None = None
+    info_due: datetime | None = None
+    contest_due: datetime | None = None
+    closed_reason: str | None = None
+    question: str | None = None
+    answer: str | None = None
+
+
+# --- Activities' inputs and outputs ---
+
+
+@dataclass
+class Notification:
+    """A message for a person; recipient is `submitter`, `department:<code>`, `director_general` or `customer_service`."""
+
+    recipient: str
+    template: str
+    context: dict = field(default_factory=dict)
+
+
+@dataclass
+class CaseSnapshot:
+    """The case row's fields that steps change."""
+
+    status: str
+    kind: str
+    priority: str | None
+    department: str | None
+    escalation_level: int
+    breached: bool
+    department_due: datetime
+    answer_due: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass
+class StepRecord:
+    """One step: its timeline entry, the case row after it, and the messages it sends; written once."""
+
+    reference: str
+    step: int
+    action: str
+    at: datetime
+    actor: str
+    case: CaseSnapshot
+    from_status: str | None = None
+    to_status: str | None = None
+    detail: dict = field(default_factory=dict)
+    notifications: list[Notification] = field(default_factory=list)
+
+    @property
+    def step_key(self) -> str:
+        return f"{self.step:04d}-{self.action}"
+
+
+@dataclass
+class PausePeriod:
+    started: datetime
+    ended: datetime
+
+
+@dataclass
+class DeadlineRequest:
+    terms: CaseTerms
+    priority: str | None
+    received_at: datetime
+    pauses: list[PausePeriod] = field(default_factory=list)
+
+
+@dataclass
+class DepartmentDeadlines:
+    department_due: datetime
+    answer_due: datetime
+    department_reminder: datetime
+
+
+@dataclass
+class WorkingDaysRequest:
+    start: datetime
+    working_days: int
+
+
+@dataclass
+class PauseExtension:
+    deadlines: list[datetime]
+    paused_from: datetime
+    paused_until: datetime
