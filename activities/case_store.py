@@ -43,13 +43,13 @@ class CaseStore:
             last_step=0,
         )
         async with self._database.transaction() as session:
-            await session.execute(insert(CaseRecord).values(**row).on_conflict_do_nothing(index_elements=["reference"]))
+            await session.exec(insert(CaseRecord).values(**row).on_conflict_do_nothing(index_elements=["reference"]))
 
     @activity.defn(name="record_step")
     async def record_step(self, record: StepRecord) -> None:
         """Append the step to the timeline, queue its messages and bring the case row up to it, all or nothing."""
         async with self._database.transaction() as session:
-            inserted = await session.execute(
+            inserted = await session.exec(
                 insert(TimelineEntry)
                 .values(
                     reference=record.reference,
@@ -67,7 +67,7 @@ class CaseStore:
             if inserted.first() is None:
                 return  # written by an earlier attempt of this very activity
             for number, message in enumerate(record.notifications):
-                await session.execute(
+                await session.exec(
                     insert(OutboxMessage)
                     .values(
                         reference=record.reference,
@@ -81,7 +81,7 @@ class CaseStore:
                 )
             case = record.case
             # Steps run one after another, but a guard on the step number keeps an old write from winning anyway.
-            await session.execute(
+            await session.exec(
                 update(CaseRecord)
                 .where(CaseRecord.reference == record.reference, CaseRecord.last_step < record.step)
                 .values(

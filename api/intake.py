@@ -23,8 +23,8 @@ async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
     for _ in range(3):
         try:
             async with database.transaction() as session:
-                await session.execute(text(f"create sequence if not exists {sequence}"))
-                number = (await session.execute(text(f"select nextval('{sequence}')"))).scalar_one()
+                await session.exec(text(f"create sequence if not exists {sequence}"))
+                number = (await session.exec(text(f"select nextval('{sequence}')"))).scalar_one()
             return f"{REFERENCE_PREFIX[kind]}-{year}-{number:06d}"
         except (IntegrityError, ProgrammingError):
             # Two first cases of a year may race to create the sequence; the loser simply tries again.

@@ -17,7 +17,7 @@ HEALTH_TIMEOUT_SECONDS = 3
 async def _postgres_answers(services) -> bool:
     try:
         async with services.database.session() as session:
-            await asyncio.wait_for(session.execute(text("select 1")), HEALTH_TIMEOUT_SECONDS)
+            await asyncio.wait_for(session.exec(text("select 1")), HEALTH_TIMEOUT_SECONDS)
         return True
     except Exception:
         return False

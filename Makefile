@@ -1,0 +1,31 @@
+# Two commands matter: `make dev` runs the whole system, `make test` runs every test.
+# Both need only Python 3.11 and make; everything else comes from PyPI into .venv.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install dev test test-fast bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(BIN)/complaints dev
+
+test: install
+	$(BIN)/python -m pytest
+
+# The domain's unit tests alone: no servers, a few seconds.
+test-fast: install
+	$(BIN)/python -m pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,101 @@
+"""The first path: a submission becomes a case, a running workflow and a database record."""
+
+import re
+
+from sqlalchemy import func, select
+from temporalio.client import WorkflowExecutionStatus
+
+from store.models import CaseRecord, TimelineEntry
+from tests.helpers import bearer, complaint, eventually, read_case, submit
+
+
+async def test_a_complaint_becomes_a_case_with_a_running_workflow(api, keys, temporal_client):
+    created = await submit(api, keys.channel)
+
+    assert re.fullmatch(r"C-20\d\d-\d{6}", created["reference"])
+    assert created["status"] == "received"
+    assert len(created["tracking_code"]) >= 20
+    assert created["answer_due"] > created["department_due"]
+
+    case = await eventually(lambda: read_case(api, keys.cs_agent, created["reference"]))
+    assert case["status"] in {"received"}
+    assert case["subject"] == "Renewal delayed"
+    assert case["timeline"][0]["action"] == "received"
+    assert case["timeline"][0]["actor"].startswith("channel#")
+
+    description = await temporal_client.get_workflow_handle(f"case-{created['reference']}").describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    assert description.typed_search_attributes is not None
+
+
+async def test_references_are_sequential_per_kind(api, keys):
+    first = await submit(api, keys.channel, complaint(kind="suggestion"))
+    second = await submit(api, keys.channel, complaint(kind="suggestion"))
+    report = await submit(api, keys.channel, complaint(kind="report"))
+
+    assert first["reference"].startswith("S-") and report["reference"].startswith("R-")
+    assert int(second["reference"][-6:]) == int(first["reference"][-6:]) + 1
+
+
+async def test_invalid_submission_names_every_bad_field_and_writes_nothing(api, keys, database):
+    async with database.session() as session:
+        before = (await session.exec(select(func.count()).select_from(CaseRecord))).scalar_one()
+    body = complaint(kind="grievance", subject="", status="closed")
+    body["submitter"]["email"] = "not-an-address"
+
+    response = await api.post("/v1/cases", json=body, headers=bearer(keys.channel))
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert {problem["field"] for problem in error["fields"]} == {"kind", "subject", "status", "submitter.email"}
+    async with database.session() as session:
+        after = (await session.exec(select(func.count()).select_from(CaseRecord))).scalar_one()
+    assert after == before
+
+
+async def test_a_missing_or_unknown_key_gets_401(api, keys):
+    assert (await api.post("/v1/cases", json=complaint())).status_code == 401
+    response = await api.get("/v1/departments", headers=bearer("cmp_not-a-key"))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_only_channels_and_customer_service_submit(api, keys):
+    response = await api.post("/v1/cases", json=complaint(), headers=bearer(keys.department))
+    assert response.status_code == 403
+
+
+async def test_an_unknown_case_is_404(api, keys):
+    response = await api.get("/v1/cases/C-2026-999999", headers=bearer(keys.cs_agent))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_departments_come_from_the_policy_file(api, keys, services):
+    response = await api.get("/v1/departments", headers=bearer(keys.auditor))
+    assert response.status_code == 200
+    codes = [department["code"] for department in response.json()]
+    assert codes == [department.code for department in services.policy.departments]
+    assert any(department["customer_service"] for department in response.json())
+
+
+async def test_health_reports_both_servers(api):
+    response = await api.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "postgres": True, "temporal": True}
+
+
+async def test_the_receipt_is_recorded_once(api, keys, database):
+    created = await submit(api, keys.channel)
+    reference = created["reference"]
+    await eventually(lambda: read_case(api, keys.cs_agent, reference))
+    async with database.session() as session:
+        entries = (
+            await session.exec(
+                select(func.count()).select_from(TimelineEntry).where(
+                    TimelineEntry.reference == reference, TimelineEntry.action == "received"
+                )
+            )
+        ).scalar_one()
+    assert entries == 1

@@ -1,0 +1,151 @@
+"""Fixtures: a real PostgreSQL and a real Temporal dev server for the whole session, a worker on a compressed calendar.
+
+Nothing here is fake: the servers are the same binaries `complaints dev` runs.
+"""
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.auth import create_api_key
+from api.deps import Services
+from core.embedded import EmbeddedPostgres, TemporalDevServer, free_port, start_in_background, stop_process
+from core.settings import Settings
+from core.temporal import connect_when_ready
+from domain.calendar import calendar_for
+from domain.kinds import Role
+from domain.policy import load_policy
+from store.db import Database
+from store.migrate import upgrade_to_head
+from worker import build_worker
+
+REPO = Path(__file__).resolve().parent.parent
+# Long enough that an HTTP round trip is a small part of a day, short enough to watch escalations.
+WORKING_DAY_SECONDS = 1.0
+
+
+@dataclass
+class RunningServers:
+    database_url: str
+    temporal_address: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[RunningServers]:
+    data_dir = Path(tempfile.mkdtemp(prefix="complaints-test-"))
+    data_dir.chmod(0o755)
+    postgres = EmbeddedPostgres(data_dir)
+    temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
+    postgres_process = start_in_background(postgres, data_dir / "postgres.log")
+    temporal_process = None
+    try:
+        postgres.ensure_database()
+        upgrade_to_head(postgres.url)
+        temporal_process = start_in_background(temporal, data_dir / "temporal.log")
+        yield RunningServers(postgres.url, temporal.address, data_dir)
+    finally:
+        if temporal_process:
+            stop_process(temporal_process, temporal.stop_signal)
+        stop_process(postgres_process, postgres.stop_signal)
+        if not os.environ.get("KEEP_TEST_DATA"):
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(servers: RunningServers) -> Settings:
+    return Settings(
+        DATABASE_URL=servers.database_url,
+        TEMPORAL_ADDRESS=servers.temporal_address,
+        COMPLAINTS_TASK_QUEUE="complaints-test",
+        COMPLAINTS_DATA_DIR=servers.data_dir,
+        COMPLAINTS_POLICY=REPO / "policy.toml",
+        COMPLAINTS_WORKING_DAY_SECONDS=WORKING_DAY_SECONDS,
+    )
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.resolved_database_url())
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(settings: Settings):
+    return await connect_when_ready(settings)
+
+
+@pytest.fixture(scope="session")
+async def worker(temporal_client, settings: Settings, database: Database) -> AsyncIterator[None]:
+    """One worker for the session, built exactly as `complaints worker` builds it."""
+    running = build_worker(temporal_client, settings, database)
+    task = asyncio.create_task(running.run())
+    yield
+    await running.shutdown()
+    await task
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings, database: Database, temporal_client) -> Services:
+    policy = load_policy(settings.policy_path)
+    return Services(
+        settings=settings,
+        database=database,
+        temporal=temporal_client,
+        policy=policy,
+        calendar=calendar_for(policy, settings.working_day_seconds),
+    )
+
+
+@pytest.fixture(scope="session")
+async def api(services: Services, worker) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over ASGI, on the real servers, with the worker running."""
+    transport = httpx.ASGITransport(app=create_app(services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        yield client
+
+
+@dataclass
+class Keys:
+    """One API key per role; department keys for two departments."""
+
+    channel: str
+    cs_agent: str
+    department: str
+    other_department: str
+    director_general: str
+    auditor: str
+    admin: str
+
+    def header(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, role)}"}
+
+
+DEPARTMENT = "CIVIL_STATUS"
+OTHER_DEPARTMENT = "HR"
+
+
+@pytest.fixture(scope="session")
+async def keys(database: Database) -> Keys:
+    async def key(role: Role, department: str | None = None) -> str:
+        _, secret = await create_api_key(database, role=role, name=f"test {role}", department=department)
+        return secret
+
+    return Keys(
+        channel=await key(Role.CHANNEL),
+        cs_agent=await key(Role.CS_AGENT),
+        department=await key(Role.DEPARTMENT, DEPARTMENT),
+        other_department=await key(Role.DEPARTMENT, OTHER_DEPARTMENT),
+        director_general=await key(Role.DIRECTOR_GENERAL),
+        auditor=await key(Role.AUDITOR),
+        admin=await key(Role.ADMIN),
+    )
