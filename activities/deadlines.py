@@ -1,12 +1,17 @@
 """Activities that turn the policy's working days into instants, so the workflow only ever waits on instants."""
 
-from datetime import datetime
-
 from temporalio import activity
 
 from domain.calendar import WorkingCalendar
 from domain.deadlines import Pause, compute_case_deadlines
-from workflows.messages import DeadlineRequest, DepartmentDeadlines, PauseExtension, WorkingDaysRequest
+from workflows.messages import (
+    DeadlineRequest,
+    DepartmentDeadlines,
+    PauseExtension,
+    PauseExtensionResult,
+    WorkingDaysRequest,
+    WorkingDaysResult,
+)
 
 
 class DeadlineActivities:
@@ -27,12 +32,14 @@ class DeadlineActivities:
         return DepartmentDeadlines(deadlines.department_due, deadlines.answer_due, deadlines.department_reminder)
 
     @activity.defn(name="working_days_after")
-    async def working_days_after(self, request: WorkingDaysRequest) -> datetime:
-        return self._calendar.due_after(request.start, request.working_days)
+    async def working_days_after(self, request: WorkingDaysRequest) -> WorkingDaysResult:
+        return WorkingDaysResult(self._calendar.due_after(request.start, request.working_days))
 
     @activity.defn(name="extend_for_pause")
-    async def extend_for_pause(self, request: PauseExtension) -> list[datetime]:
-        return [
-            self._calendar.extend_for_pause(deadline, request.paused_from, request.paused_until)
-            for deadline in request.deadlines
-        ]
+    async def extend_for_pause(self, request: PauseExtension) -> PauseExtensionResult:
+        return PauseExtensionResult(
+            [
+                self._calendar.extend_for_pause(deadline, request.paused_from, request.paused_until)
+                for deadline in request.deadlines
+            ]
+        )

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         InfoRequest,
         Notification,
         PauseExtension,
+        PauseExtensionResult,
         PausePeriod,
         RejectRequest,
         StepRecord,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitterResponse,
         TriageRequest,
         WorkingDaysRequest,
+        WorkingDaysResult,
     )
 
 CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
@@ -563,23 +565,24 @@ class CaseWorkflow:
 
     async def _move_deadlines_past(self, pause: PausePeriod) -> None:
         state = self._state
-        moved: list[datetime] = await workflow.execute_activity(
+        moved: PauseExtensionResult = await workflow.execute_activity(
             "extend_for_pause",
             PauseExtension([state.department_due, state.answer_due, state.department_reminder], pause.started, pause.ended),
-            result_type=list[datetime],
+            result_type=PauseExtensionResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,
         )
-        state.department_due, state.answer_due, state.department_reminder = moved
+        state.department_due, state.answer_due, state.department_reminder = moved.deadlines
 
     async def _working_days_after(self, start: datetime, working_days: int) -> datetime:
-        return await workflow.execute_activity(
+        result: WorkingDaysResult = await workflow.execute_activity(
             "working_days_after",
             WorkingDaysRequest(start, working_days),
-            result_type=datetime,
+            result_type=WorkingDaysResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,
         )
+        return result.due
 
     async def _record_step(
         self,

@@ -212,7 +212,18 @@ class WorkingDaysRequest:
 
 
 @dataclass
+class WorkingDaysResult:
+    # Wrapped in a dataclass: inside the workflow sandbox a bare `datetime` result type cannot be decoded.
+    due: datetime
+
+
+@dataclass
 class PauseExtension:
     deadlines: list[datetime]
     paused_from: datetime
     paused_until: datetime
+
+
+@dataclass
+class PauseExtensionResult:
+    deadlines: list[datetime]

@@ -1,5 +1,6 @@
 """Cases: intake by channels, reading by staff, and the staff's actions as workflow updates."""
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -53,6 +54,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
+# A case whose worker is down must not hold a caller forever; the update is not lost, only the wait.
+UPDATE_TIMEOUT = timedelta(seconds=30)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseCreated, responses=_ERRORS)
@@ -153,7 +156,7 @@ async def _update(services: Services, reference: str, update, request) -> CaseVi
     """Send an action to the case's workflow and wait for its answer; refusals become 409."""
     handle = services.temporal.get_workflow_handle_for(CaseWorkflow.run, workflow_id(reference))
     try:
-        return await handle.execute_update(update, request)
+        return await handle.execute_update(update, request, rpc_timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as failure:
         raise errors.from_update_failure(failure) from None
     except RPCError as failure:
