@@ -28,9 +28,14 @@ def complaint(**overrides: Any) -> dict:
     return body
 
 
+# References of the cases the running test created; the replay recorder saves their histories.
+created_references: list[str] = []
+
+
 async def submit(api: httpx.AsyncClient, key: str, body: dict | None = None) -> dict:
     response = await api.post("/v1/cases", json=body or complaint(), headers=bearer(key))
     assert response.status_code == 201, response.text
+    created_references.append(response.json()["reference"])
     return response.json()
 
 

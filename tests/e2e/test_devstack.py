@@ -1,0 +1,352 @@
+"""`complaints dev` end to end, as a person uses it: the real PostgreSQL, Temporal, worker and API, supervised.
+
+Start the stack on a fresh data dir, create a key, submit a complaint, watch its workflow run; kill the worker and
+see it come back without losing work; stop the stack and find nothing left behind; start it again and find the
+case and its running workflow where they were.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from core.embedded import free_port
+from tests.helpers import bearer, complaint
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPORAL = Path(sys.executable).parent / "temporal"
+READY_TIMEOUT = 90
+STOP_TIMEOUT = 90
+
+
+def _wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Retry `check` until it returns something truthy; fail naming `what` and the last error."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            last = result
+        except (AssertionError, httpx.HTTPError, psutil.Error, subprocess.SubprocessError) as error:
+            last = error
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+        time.sleep(interval)
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+class DevStack:
+    """One `complaints dev` process and what it started."""
+
+    def __init__(self, data_dir: Path, api_port: int, temporal_port: int, ui_port: int) -> None:
+        self.data_dir = data_dir
+        self.api_port = api_port
+        self.temporal_port = temporal_port
+        self.ui_port = ui_port
+        self.api = f"http://127.0.0.1:{api_port}"
+        self.log_path = data_dir / "dev.log"
+        self.env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "TEMPORAL_ADDRESS"}}
+        self.env.update(
+            COMPLAINTS_DATA_DIR=str(data_dir),
+            COMPLAINTS_API_HOST="127.0.0.1",
+            COMPLAINTS_API_PORT=str(api_port),
+            COMPLAINTS_TEMPORAL_PORT=str(temporal_port),
+            COMPLAINTS_TEMPORAL_UI_PORT=str(ui_port),
+            PYTHONUNBUFFERED="1",
+        )
+        self.process: subprocess.Popen | None = None
+        # Every process seen under the supervisor, so that cleanup can reach them even if it dies.
+        self.seen: dict[int, psutil.Process] = {}
+
+    # -- running ------------------------------------------------------------------------------------------------
+
+    def start(self) -> float:
+        """Start `complaints dev`; return the seconds until /healthz answers 200."""
+        log = self.log_path.open("ab")
+        log.write(f"\n===== complaints dev started at {time.strftime('%H:%M:%S')} =====\n".encode())
+        log.flush()
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "dev"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.seen[self.process.pid] = psutil.Process(self.process.pid)
+
+        def healthy() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"complaints dev exited with {self.process.returncode} before it was ready")
+            self.remember_children()
+            return httpx.get(f"{self.api}/healthz", timeout=2).status_code == 200
+
+        _wait_for(healthy, READY_TIMEOUT, "GET /healthz answering 200")
+        return time.monotonic() - started
+
+    def remember_children(self) -> list[psutil.Process]:
+        if self.process is None or self.process.poll() is not None:
+            return []
+        try:
+            children = self.seen[self.process.pid].children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        for child in children:
+            self.seen.setdefault(child.pid, child)
+        return children
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def cli(self, *args: str, timeout: float = 60) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "core.cli", *args], cwd=REPO, env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"complaints {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def temporal_workflows(self, reference: str) -> str:
+        result = subprocess.run(
+            [str(TEMPORAL), "workflow", "list", "--address", f"127.0.0.1:{self.temporal_port}",
+             "--query", f"WorkflowId='case-{reference}'"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert result.returncode == 0, f"temporal workflow list failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def worker_processes(self) -> list[psutil.Process]:
+        """The supervisor's direct children that are `complaints worker`."""
+        workers = []
+        for child in self.seen[self.process.pid].children():
+            try:
+                cmdline = child.cmdline()
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    continue
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            if any("core.cli" in arg for arg in cmdline) and "worker" in cmdline:
+                workers.append(child)
+        return workers
+
+    # -- stopping -----------------------------------------------------------------------------------------------
+
+    def stop(self) -> int:
+        """SIGTERM, as Ctrl-C or a service manager would; return the exit code."""
+        assert self.process is not None
+        self.remember_children()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"complaints dev did not exit within {STOP_TIMEOUT}s of SIGTERM") from None
+
+    def leftovers(self) -> list[str]:
+        """Every live process that belongs to this stack: seen under it, or naming its data dir or ports."""
+        found: dict[int, str] = {}
+        for process in self.seen.values():
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    found[process.pid] = " ".join(process.cmdline())
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                pass
+        data_dir = str(self.data_dir)
+        ports = {str(self.api_port), str(self.temporal_port), str(self.ui_port)}
+        for process in psutil.process_iter(["pid", "cmdline", "status"]):
+            if process.info["pid"] == os.getpid() or process.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = process.info["cmdline"] or []
+            mentions = any(data_dir in arg for arg in cmdline) or any(
+                arg in ports or arg.rsplit(":", 1)[-1] in ports for arg in cmdline
+            )
+            if not mentions:
+                try:
+                    mentions = process.environ().get("COMPLAINTS_DATA_DIR") == data_dir
+                except (psutil.Error, OSError):
+                    pass
+            if mentions:
+                found[process.info["pid"]] = " ".join(cmdline)
+        return [f"{pid}: {cmdline}" for pid, cmdline in sorted(found.items())]
+
+    def kill_everything(self) -> None:
+        """Cleanup after a failure: stop the supervisor, then kill whatever of this stack is still alive."""
+        if self.process is not None and self.process.poll() is None:
+            self.remember_children()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                with _suppress_lookup():
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        survivors = []
+        for process in self.seen.values():
+            with _suppress_lookup():
+                if process.is_running():
+                    process.kill()
+                    survivors.append(process)
+        # PostgreSQL runs as another user and outside the supervisor's signals; find it by its data dir.
+        pgdata = str(self.data_dir / "postgres")
+        for process in psutil.process_iter(["cmdline"]):
+            if any(pgdata in arg for arg in process.info["cmdline"] or []):
+                with _suppress_lookup():
+                    process.kill()
+                    survivors.append(process)
+        psutil.wait_procs(survivors, timeout=10)
+
+
+class _suppress_lookup:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        return kind is not None and issubclass(kind, (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied))
+
+
+def _submit(stack: DevStack, key: str, **overrides: Any) -> str:
+    response = httpx.post(f"{stack.api}/v1/cases", json=complaint(**overrides), headers=bearer(key), timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["reference"]
+
+
+def _recorded_case(stack: DevStack, key: str, reference: str, timeout: float = 60) -> dict:
+    """GET the case until the worker has recorded it and its timeline."""
+
+    def read() -> dict | None:
+        response = httpx.get(f"{stack.api}/v1/cases/{reference}", headers=bearer(key), timeout=10)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        case = response.json()
+        return case if case["timeline"] else None
+
+    return _wait_for(read, timeout, f"case {reference} recorded with a timeline", interval=0.3)
+
+
+def _assert_running_in_temporal(stack: DevStack, reference: str) -> None:
+    listing = stack.temporal_workflows(reference)
+    lines = [line for line in listing.splitlines() if f"case-{reference}" in line]
+    assert len(lines) == 1, f"expected one workflow case-{reference}:\n{listing}"
+    assert "Running" in lines[0], f"workflow case-{reference} is not running:\n{listing}"
+
+
+def _assert_nothing_left(stack: DevStack, exit_code: int) -> None:
+    assert exit_code == 0, f"complaints dev exited with {exit_code} on SIGTERM"
+    seen = list(stack.seen.values())
+    assert len(seen) >= 5, f"expected supervisor, postgres, temporal, worker and api; saw {seen}"
+    # Children are reaped by the supervisor before it exits; allow a moment for PostgreSQL's own children.
+    deadline = time.monotonic() + 10
+    while (leftovers := stack.leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers == [], "processes left behind after complaints dev stopped:\n" + "\n".join(leftovers)
+    assert not (stack.data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL did not shut down cleanly"
+    assert "[dev] stopped" in stack.log()
+
+
+@pytest.mark.timeout(900)
+def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_with_its_state() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="complaints-e2e-"))
+    # PostgreSQL runs as its own system user, which must reach the data dir.
+    data_dir.chmod(0o755)
+    api_port, temporal_port, ui_port = _free_ports(3)
+    stack = DevStack(data_dir, api_port, temporal_port, ui_port)
+    passed = False
+    try:
+        # 1-2. First start on an empty data dir.
+        first_start = stack.start()
+        print(f"\nfirst start ready in {first_start:.1f} s")
+        _wait_for(lambda: "Ctrl-C stops everything" in stack.log(), 10, "the stack announcing itself")
+        log = stack.log()
+        assert re.search(rf"API docs\s+http://127\.0\.0\.1:{api_port}/docs", log), log
+        assert re.search(rf"Temporal UI\s+http://127\.0\.0\.1:{ui_port}\b", log), log
+        assert re.search(rf"Temporal\s+127\.0\.0\.1:{temporal_port}\b", log), log
+        assert httpx.get(f"{stack.api}/healthz", timeout=5).json() == {"status": "ok", "postgres": True,
+                                                                       "temporal": True}
+        assert httpx.get(f"{stack.api}/docs", timeout=5).status_code == 200
+
+        # 3. A key from the CLI, a complaint through the API, recorded by the worker.
+        output = stack.cli("apikey", "create", "--role", "channel", "--name", "e2e")
+        key = output.strip().splitlines()[-1]
+        assert re.fullmatch(r"\S{20,}", key), output
+        assert httpx.get(f"{stack.api}/v1/departments", timeout=10).status_code == 401
+        first = _submit(stack, key)
+        first_case = _recorded_case(stack, key, first)
+        assert first_case["timeline"][0]["action"] == "received"
+
+        # 4. Its workflow runs in the embedded Temporal, whose UI answers.
+        _assert_running_in_temporal(stack, first)
+        ui = _wait_for(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200, 30,
+                       "Temporal UI answering 200")
+        assert ui
+
+        # 5. Kill the worker: the supervisor starts another, and a case submitted meanwhile is recorded.
+        stack.remember_children()
+        workers = _wait_for(stack.worker_processes, 10, "the worker process")
+        assert len(workers) == 1, workers
+        crashed = workers[0]
+        crashed.send_signal(signal.SIGKILL)
+        crashed.wait(10)
+        second = _submit(stack, key, subject="Second complaint", description="Sent while the worker was down.")
+        replacements = _wait_for(
+            lambda: [w for w in stack.worker_processes() if w.pid != crashed.pid], 30, "a new worker process"
+        )
+        assert len(replacements) == 1, replacements
+        stack.remember_children()
+        assert "worker exited with -9; restarting" in stack.log()
+        second_case = _recorded_case(stack, key, second)
+        assert second_case["timeline"][0]["action"] == "received"
+        assert second_case["subject"] == "Second complaint"
+        _assert_running_in_temporal(stack, second)
+        third = _submit(stack, key, kind="suggestion", subject="After the restart")
+        _recorded_case(stack, key, third)
+
+        # 6. SIGTERM stops everything, PostgreSQL too.
+        _assert_nothing_left(stack, stack.stop())
+
+        # 7. A second start on the same data dir finds the cases, the key and the running workflows.
+        stack.seen.clear()
+        second_start = stack.start()
+        print(f"second start ready in {second_start:.1f} s")
+        again = _recorded_case(stack, key, first, timeout=30)
+        assert again["reference"] == first
+        assert again["subject"] == first_case["subject"]
+        assert again["timeline"][: len(first_case["timeline"])] == first_case["timeline"]
+        _assert_running_in_temporal(stack, first)
+        _assert_running_in_temporal(stack, second)
+        # The workflows are alive, not only listed: a new worker serves them and new cases alike.
+        fourth = _submit(stack, key, subject="After the second start")
+        _recorded_case(stack, key, fourth)
+        _assert_nothing_left(stack, stack.stop())
+        passed = True
+    finally:
+        try:
+            stack.kill_everything()
+        finally:
+            if not passed:
+                print(f"\n----- complaints dev output ({stack.log_path}) -----\n{stack.log()}\n----- end -----")
+            if passed and not os.environ.get("KEEP_TEST_DATA"):
+                shutil.rmtree(data_dir, ignore_errors=True)

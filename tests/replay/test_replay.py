@@ -1,0 +1,27 @@
+"""Every committed history of a real run replays on today's CaseWorkflow: a change that would break a running case fails here.
+
+Record new histories with `RECORD_HISTORIES=1 make test` (they land in tests/replay/histories/).
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from core.temporal import data_converter
+from workflows.case import CaseWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_to_replay():
+    assert len(HISTORIES) >= 10
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+async def test_history_replays_without_nondeterminism(path: Path):
+    history = WorkflowHistory.from_json(f"case-{path.stem}", path.read_text())
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
