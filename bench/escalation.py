@@ -1,0 +1,178 @@
+"""How late do escalations and breaches fire? Rerun: `.venv/bin/python bench/escalation.py --cases 200`.
+
+Starts its own PostgreSQL and Temporal dev server (temp data dir), a worker process on a compressed
+calendar, submits complaints through the real API app, nobody answers, and measures for every case
+how long after its deadline the workflow recorded `escalated` (department due) and `breached`
+(answer due). With --kill-worker, the worker is SIGKILLed while the cases wait and started again,
+and the run also checks that every timeline entry and outbox message exists exactly once.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlmodel import select
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from api.app import create_app  # noqa: E402
+from api.auth import create_api_key  # noqa: E402
+from api.deps import Services  # noqa: E402
+from core.embedded import (  # noqa: E402
+    EmbeddedPostgres, TemporalDevServer, free_port, start_in_background, stop_process,
+)
+from core.settings import Settings  # noqa: E402
+from core.temporal import connect_when_ready  # noqa: E402
+from domain.calendar import calendar_for  # noqa: E402
+from domain.kinds import Role  # noqa: E402
+from domain.policy import load_policy  # noqa: E402
+from store.db import Database  # noqa: E402
+from store.migrate import upgrade_to_head  # noqa: E402
+from store.models import OutboxMessage, TimelineEntry  # noqa: E402
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "worker"], cwd=REPO, env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def describe(name: str, seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    p95 = ordered[int(0.95 * (len(ordered) - 1))]
+    return (f"{name:<22} n={len(ordered):<4} median={statistics.median(ordered) * 1000:7.1f} ms  "
+            f"p95={p95 * 1000:7.1f} ms  worst={ordered[-1] * 1000:7.1f} ms  earliest={ordered[0] * 1000:7.1f} ms")
+
+
+async def submit_all(api: httpx.AsyncClient, key: str, count: int) -> list[dict]:
+    body = {
+        "kind": "complaint", "channel": "website",
+        "submitter": {"category": "beneficiary", "civil_id": "12345678"},
+        "subject": "Benchmark", "description": "Nobody answers this complaint.",
+    }
+    semaphore = asyncio.Semaphore(16)
+
+    async def one() -> dict:
+        async with semaphore:
+            response = await api.post("/v1/cases", json=body, headers={"Authorization": f"Bearer {key}"})
+            response.raise_for_status()
+            return response.json()
+
+    return await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def entries_by_case(database: Database, references: list[str]) -> dict[str, list[TimelineEntry]]:
+    async with database.session() as session:
+        rows = (await session.exec(select(TimelineEntry).where(TimelineEntry.reference.in_(references)))).all()
+    grouped: dict[str, list[TimelineEntry]] = {reference: [] for reference in references}
+    for row in rows:
+        grouped[row.reference].append(row)
+    return grouped
+
+
+async def run(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
+    data_dir.chmod(0o755)
+    postgres = EmbeddedPostgres(data_dir)
+    temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
+    processes, workers = [], []
+    try:
+        processes.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
+        postgres.ensure_database()
+        upgrade_to_head(postgres.url)
+        processes.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
+        env = {**os.environ, "DATABASE_URL": postgres.url, "TEMPORAL_ADDRESS": temporal.address,
+               "COMPLAINTS_TASK_QUEUE": "bench", "COMPLAINTS_WORKING_DAY_SECONDS": str(args.working_day_seconds),
+               "COMPLAINTS_POLICY": str(REPO / "policy.toml")}
+        settings = Settings(DATABASE_URL=postgres.url, TEMPORAL_ADDRESS=temporal.address, COMPLAINTS_TASK_QUEUE="bench",
+                            COMPLAINTS_WORKING_DAY_SECONDS=args.working_day_seconds,
+                            COMPLAINTS_POLICY=REPO / "policy.toml")
+        worker_log = data_dir / "worker.log"
+        worker = start_worker(env, worker_log)
+        workers.append(worker)
+        database = Database(postgres.url)
+        policy = load_policy(settings.policy_path)
+        services = Services(settings, database, await connect_when_ready(settings), policy,
+                            calendar_for(policy, settings.working_day_seconds))
+        _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None)
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api:
+            started = time.monotonic()
+            created = await submit_all(api, key, args.cases)
+            print(f"submitted {len(created)} complaints in {time.monotonic() - started:.1f}s "
+                  f"(1 working day = {args.working_day_seconds}s: department due after 3, answer due after 5)")
+        references = [case["reference"] for case in created]
+        due = {case["reference"]: (datetime.fromisoformat(case["department_due"]),
+                                   datetime.fromisoformat(case["answer_due"])) for case in created}
+        if args.kill_worker:
+            await asyncio.sleep(args.working_day_seconds * 2)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            killed_at = time.monotonic()
+            print(f"worker SIGKILLed; restarting it after {args.down_seconds}s")
+            await asyncio.sleep(args.down_seconds)
+            worker = start_worker(env, worker_log)
+            workers.append(worker)
+            print(f"worker restarted {time.monotonic() - killed_at:.1f}s after the kill")
+        last_answer_due = max(answer for _, answer in due.values())
+        await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds()) + args.settle_seconds)
+
+        grouped = await entries_by_case(database, references)
+        escalation, breach, problems = [], [], []
+        for reference, entries in grouped.items():
+            actions = Counter(entry.action for entry in entries)
+            if actions["escalated"] != 1 or actions["breached"] != 1 or actions["received"] != 1:
+                problems.append(f"{reference}: {dict(actions)}")
+                continue
+            at = {entry.action: entry.at for entry in entries}
+            escalation.append((at["escalated"] - due[reference][0]).total_seconds())
+            breach.append((at["breached"] - due[reference][1]).total_seconds())
+        async with database.session() as session:
+            messages = (await session.exec(select(OutboxMessage).where(OutboxMessage.reference.in_(references)))).all()
+        per_case = Counter((message.reference, message.template) for message in messages)
+        duplicates = [key for key, count in per_case.items() if count > 1]
+
+        if escalation:
+            print(describe("escalation lateness", escalation))
+            print(describe("breach lateness", breach))
+        print(f"cases with a missing or repeated step: {len(problems)}; duplicated outbox messages: {len(duplicates)}")
+        for problem in problems[:10]:
+            print("  ", problem)
+        if problems:
+            print("worker log tail:\n" + "\n".join(worker_log.read_text().splitlines()[-15:]))
+        await database.dispose()
+        if problems or duplicates:
+            sys.exit(1)
+    finally:
+        for worker in workers:
+            stop_process(worker, signal.SIGTERM)
+        for process, stop_signal in reversed(processes):
+            stop_process(process, stop_signal)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--working-day-seconds", type=float, default=4.0)
+    parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the worker while the cases wait")
+    parser.add_argument("--settle-seconds", type=float, default=5.0, help="how long to wait after the last answer due")
+    parser.add_argument("--down-seconds", type=float, default=2.0, help="how long the worker stays dead")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

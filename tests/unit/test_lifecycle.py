@@ -1,0 +1,64 @@
+"""The transition table reads like the policy's steps: who may do what, when."""
+
+import pytest
+
+from domain.kinds import Role, Status
+from domain.lifecycle import RULES, SUBMITTER, Action, ActionRefused, CaseFacts, check_action
+
+
+def case(status: Status, department: str | None = "HR", level: int = 1) -> CaseFacts:
+    return CaseFacts(status=status, department=department, escalation_level=level)
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "role"),
+    [
+        (Action.TRIAGE, Status.RECEIVED, Role.CS_AGENT),
+        (Action.TRIAGE, Status.WITH_DEPARTMENT, Role.CS_AGENT),
+        (Action.REJECT, Status.RECEIVED, Role.CS_AGENT),
+        (Action.REQUEST_INFO, Status.WITH_DEPARTMENT, Role.DEPARTMENT),
+        (Action.SUBMITTER_INFO, Status.AWAITING_SUBMITTER, Role.CHANNEL),
+        (Action.SUBMITTER_INFO, Status.AWAITING_SUBMITTER, SUBMITTER),
+        (Action.REPLY, Status.WITH_DEPARTMENT, Role.DEPARTMENT),
+        (Action.REPLY, Status.RECEIVED, Role.CS_AGENT),
+        (Action.RESPOND, Status.REPLIED, Role.CS_AGENT),
+        (Action.CLOSE, Status.RESPONDED, Role.CS_AGENT),
+        (Action.CONTEST, Status.RESPONDED, SUBMITTER),
+    ],
+)
+def test_the_policy_allows(action, status, role):
+    check_action(action, case(status), role, "HR")
+
+
+@pytest.mark.parametrize(
+    ("action", "facts", "role", "department", "reason"),
+    [
+        (Action.TRIAGE, case(Status.RECEIVED), Role.DEPARTMENT, "HR", "may not triage"),
+        (Action.RESPOND, case(Status.WITH_DEPARTMENT), Role.CS_AGENT, None, "cannot respond a case that is with_department"),
+        (Action.REPLY, case(Status.WITH_DEPARTMENT), Role.DEPARTMENT, "IT", "not routed to the caller's department"),
+        (Action.REPLY, case(Status.WITH_DEPARTMENT), Role.DIRECTOR_GENERAL, None, "only once it is escalated"),
+        (Action.REPLY, case(Status.CLOSED), Role.CS_AGENT, None, "the case is closed"),
+        (Action.CONTEST, case(Status.REPLIED), SUBMITTER, None, "cannot contest"),
+        (Action.CLOSE, case(Status.RESPONDED), Role.AUDITOR, None, "may not close"),
+        (Action.TRIAGE, case(Status.REJECTED), Role.CS_AGENT, None, "the case is rejected"),
+    ],
+)
+def test_the_policy_refuses_with_a_reason(action, facts, role, department, reason):
+    with pytest.raises(ActionRefused, match=reason):
+        check_action(action, facts, role, department)
+
+
+def test_the_director_general_acts_once_escalated():
+    check_action(Action.REPLY, case(Status.WITH_DEPARTMENT, level=2), Role.DIRECTOR_GENERAL, None)
+
+
+def test_auditors_and_admins_change_nothing():
+    for rule in RULES.values():
+        assert Role.AUDITOR not in rule.roles and Role.ADMIN not in rule.roles
+
+
+def test_no_action_leaves_a_final_state():
+    for action in Action:
+        for final in (Status.CLOSED, Status.REJECTED):
+            with pytest.raises(ActionRefused):
+                check_action(action, case(final), Role.CS_AGENT, None)
