@@ -3,7 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -12,10 +12,7 @@ from api import errors
 from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
-from api.intake import start_case
 from api.schemas import (
-    CaseCreate,
-    CaseCreated,
     CasePublic,
     CloseBody,
     ContestBody,
@@ -28,7 +25,7 @@ from api.schemas import (
     TimelineEntryPublic,
     TriageBody,
 )
-from domain.kinds import FINAL_STATUSES, Kind, Role, Status
+from domain.kinds import FINAL_STATUSES, Kind, Role
 from store.models import CaseRecord, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
@@ -45,7 +42,7 @@ from workflows.messages import (
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No valid API key."},
     403: {"model": ErrorResponse, "description": "The caller's role may not do this."},
     404: {"model": ErrorResponse, "description": "No such case, or not one the caller may see."},
@@ -53,27 +50,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "Invalid body; `fields` names each bad field."},
 }
 
-INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
 # A case whose worker is down must not hold a caller forever; the update is not lost, only the wait.
 UPDATE_TIMEOUT = timedelta(seconds=30)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseCreated, responses=_ERRORS)
-async def submit_case(submission: CaseCreate, caller: CallerDep, services: ServicesDep) -> CaseCreated:
-    """Receive a complaint, report or suggestion: it becomes a case with a reference and a running workflow."""
-    if caller.role not in INTAKE_ROLES:
-        raise errors.forbidden("only channel and customer-service keys submit cases")
-    intake, tracking_code = await start_case(services, submission, caller)
-    return CaseCreated(
-        reference=intake.reference,
-        tracking_code=tracking_code,
-        status=Status.RECEIVED,
-        answer_due=intake.answer_due,
-        department_due=intake.department_due,
-    )
-
-
-@router.get("/{reference}", response_model=CasePublic, responses=_ERRORS)
+@router.get("/{reference}", response_model=CasePublic, responses=ERRORS)
 async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic:
     """The case with its timeline; the state of a running case comes live from its workflow."""
     record, timeline = await _load_record(services, reference)
@@ -163,7 +144,7 @@ async def _update(services: Services, reference: str, update, request) -> CaseVi
         raise errors.from_rpc_error(failure, reference) from None
 
 
-@router.post("/{reference}/triage", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/triage", response_model=CaseView, responses=ERRORS)
 async def triage(reference: str, body: TriageBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Classify the case and route it to the competent department (customer service)."""
     if services.policy.department(body.department) is None:
@@ -176,43 +157,43 @@ async def triage(reference: str, body: TriageBody, caller: CallerDep, services: 
     return await _update(services, reference, CaseWorkflow.triage, request)
 
 
-@router.post("/{reference}/reject", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/reject", response_model=CaseView, responses=ERRORS)
 async def reject(reference: str, body: RejectBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Reject the case with the reason the submitter will be told (competence, lawfulness, genuineness, duplicate)."""
     return await _update(services, reference, CaseWorkflow.reject, RejectRequest(caller.as_actor(), body.reason))
 
 
-@router.post("/{reference}/request-info", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/request-info", response_model=CaseView, responses=ERRORS)
 async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Ask the submitter for more details; every clock pauses until they answer."""
     return await _update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question))
 
 
-@router.post("/{reference}/submitter-info", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/submitter-info", response_model=CaseView, responses=ERRORS)
 async def submitter_info(reference: str, body: SubmitterInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Pass on the submitter's answer; the clocks resume with deadlines moved by the pause."""
     return await _update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer))
 
 
-@router.post("/{reference}/reply", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/reply", response_model=CaseView, responses=ERRORS)
 async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """The department's (or, once escalated, the Director General's) reply on the case."""
     return await _update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary))
 
 
-@router.post("/{reference}/respond", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/respond", response_model=CaseView, responses=ERRORS)
 async def respond(reference: str, body: RespondBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Send the answer to the submitter; the contest window opens."""
     return await _update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message))
 
 
-@router.post("/{reference}/close", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/close", response_model=CaseView, responses=ERRORS)
 async def close(reference: str, body: CloseBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Close and archive the case on the submitter's acceptance of the answer."""
     return await _update(services, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()))
 
 
-@router.post("/{reference}/contest", response_model=CaseView, responses=_ERRORS)
+@router.post("/{reference}/contest", response_model=CaseView, responses=ERRORS)
 async def contest(reference: str, body: ContestBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Pass on the submitter's contest of the answer; the case reopens at level 2."""
     return await _update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason))
