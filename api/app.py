@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Services
-from api.routes import cases, intake, system
+from api.routes import cases, intake, system, tracking
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
@@ -53,4 +53,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(system.router)
     app.include_router(intake.router)
     app.include_router(cases.router)
+    app.include_router(tracking.router)
     return app

@@ -1,20 +1,53 @@
-"""Intake: a validated submission becomes a reference, a tracking code and a running CaseWorkflow."""
+"""Intake: a validated submission becomes a reference, a tracking code and a running CaseWorkflow.
 
-import secrets
+A channel retries. The same `channel` + `channel_ref`, or the same `Idempotency-Key` from the same
+API key, finds the case the first attempt made: the keys are committed to PostgreSQL *before* the
+workflow starts, and everything a retry needs to start that same workflow again (reference, time of
+receipt, tracking code) is derived from them, so a crash between the two steps loses nothing and
+a concurrent retry never makes a second case.
+"""
+
+import hashlib
+import hmac
+import json
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlmodel import select
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import WorkflowIDReusePolicy
 
 from api.auth import Caller, hash_secret
 from api.deps import Services
+from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
 from domain.deadlines import compute_case_deadlines
-from domain.kinds import REFERENCE_PREFIX, Kind
+from domain.kinds import REFERENCE_PREFIX, Channel, Kind
 from store.db import Database
+from store.models import IntakeRequest
 from workflows.case import CaseWorkflow, initial_search_attributes, workflow_id
 from workflows.messages import CaseIntake, Submitter
+
+# Tajawob signs people in with their civil ID: a complaint through it carries a verified identity.
+CHANNELS_THAT_VERIFY_IDENTITY = frozenset({Channel.TAJAWOB})
+
+
+class _ClaimedConcurrently(Exception):
+    """Rolls back a claim that lost the race for an idempotency key."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The case a submission made (or had already made, for a retry)."""
+
+    intake: CaseIntake
+    tracking_code: str
+    created: bool
 
 
 async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
@@ -32,23 +65,114 @@ async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
     raise RuntimeError(f"could not draw a reference from {sequence}")
 
 
-def new_tracking_code() -> str:
-    """128 random bits for the submitter; only its hash is kept anywhere."""
-    return secrets.token_urlsafe(16)
+def tracking_code_for(secret: bytes, reference: str) -> str:
+    """128 bits from an HMAC of the reference: unguessable, and the same again for a retried submission."""
+    digest = hmac.new(secret, f"tracking:{reference}".encode(), hashlib.sha256).digest()
+    return urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
-async def start_case(services: Services, submission: CaseCreate, caller: Caller) -> tuple[CaseIntake, str]:
-    """Start the case's workflow; returns its intake and the tracking code to hand to the submitter."""
-    policy, calendar = services.policy, services.calendar
+def check_identity(submission: CaseCreate, anonymous_reports: bool) -> None:
+    """The policy's duty to prove one's identity: complaints need it, reports may be anonymous, suggestions not."""
+    submitter = submission.submitter
+    if submission.kind == Kind.COMPLAINT:
+        if submitter.civil_id is None and submission.channel not in CHANNELS_THAT_VERIFY_IDENTITY:
+            raise _identity_error("a complaint needs the submitter's civil ID (or a channel that verifies it)")
+    if submission.kind == Kind.REPORT and not anonymous_reports and submitter.civil_id is None:
+        raise _identity_error("the policy does not accept anonymous reports")
+
+
+def _identity_error(reason: str) -> ApiError:
+    return ApiError(422, "validation_error", f"invalid request: submitter.civil_id: {reason}",
+                    [FieldProblem(field="submitter.civil_id", reason=reason)])
+
+
+def idempotency_keys(submission: CaseCreate, caller: Caller, header: str | None) -> list[str]:
+    keys = []
+    if submission.channel_ref:
+        keys.append(f"ref:{submission.channel.value}:{submission.channel_ref}")
+    if header:
+        keys.append(f"key:{caller.key_id}:{header}")
+    return keys
+
+
+def request_hash(submission: CaseCreate) -> str:
+    canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def accept_submission(
+    services: Services, submission: CaseCreate, caller: Caller, idempotency_header: str | None = None
+) -> Accepted:
+    """Make the case (or find the one a retry refers to) and make sure its workflow runs."""
+    check_identity(submission, services.policy.anonymous_reports)
+    keys = idempotency_keys(submission, caller, idempotency_header)
+    fingerprint = request_hash(submission)
+    created = True
+    if keys:
+        reference, received_at, created = await _claim_keys(services, submission, keys, fingerprint)
+    else:
+        received_at = datetime.now(UTC)
+        reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
+    intake = build_intake(services, submission, caller, reference, received_at)
+    await _start_workflow(services, intake)
+    return Accepted(intake, tracking_code_for(services.settings.resolved_secret_key(), reference), created)
+
+
+def _year(services: Services, instant: datetime) -> int:
+    return instant.astimezone(ZoneInfo(services.policy.timezone)).year
+
+
+async def _claim_keys(
+    services: Services, submission: CaseCreate, keys: list[str], fingerprint: str
+) -> tuple[str, datetime, bool]:
+    """Return (reference, received_at, created): a new claim, or the one an earlier attempt committed."""
+    existing = await _find_claim(services.database, keys, fingerprint)
+    if existing:
+        return existing.reference, existing.received_at, False
     received_at = datetime.now(UTC)
-    year = received_at.astimezone(ZoneInfo(policy.timezone)).year
-    reference = await allocate_reference(services.database, submission.kind, year)
-    tracking_code = new_tracking_code()
+    reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
+    try:
+        async with services.database.transaction() as session:
+            for key in keys:
+                claimed = await session.exec(
+                    insert(IntakeRequest)
+                    .values(idempotency_key=key, request_hash=fingerprint, reference=reference, received_at=received_at)
+                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                    .returning(IntakeRequest.reference)
+                )
+                if claimed.first() is None:
+                    raise _ClaimedConcurrently
+    except _ClaimedConcurrently:
+        # A concurrent attempt committed this key first (our insert waited for it): its case is ours.
+        winner = await _find_claim(services.database, keys, fingerprint)
+        return winner.reference, winner.received_at, False
+    return reference, received_at, True
+
+
+async def _find_claim(database: Database, keys: list[str], fingerprint: str) -> IntakeRequest | None:
+    async with database.session() as session:
+        claims = (await session.exec(select(IntakeRequest).where(IntakeRequest.idempotency_key.in_(keys)))).all()
+    if not claims:
+        return None
+    if any(claim.request_hash != fingerprint for claim in claims) or len({c.reference for c in claims}) > 1:
+        raise ApiError(
+            422, "idempotency_conflict",
+            "this channel_ref or Idempotency-Key was already used for a different submission",
+            [FieldProblem(field="channel_ref", reason="already used for a different submission")],
+        )
+    return claims[0]
+
+
+def build_intake(
+    services: Services, submission: CaseCreate, caller: Caller, reference: str, received_at: datetime
+) -> CaseIntake:
+    """The workflow's input: a pure function of the submission, its reference and its time of receipt."""
+    policy = services.policy
     terms_by_kind = {kind.value: policy.terms_for(kind) for kind in Kind}
     priority = submission.priority.value if submission.priority else None
-    deadlines = compute_case_deadlines(calendar, terms_by_kind[submission.kind], priority, received_at)
+    deadlines = compute_case_deadlines(services.calendar, terms_by_kind[submission.kind], priority, received_at)
     submitter = submission.submitter
-    intake = CaseIntake(
+    return CaseIntake(
         reference=reference,
         kind=submission.kind.value,
         channel=submission.channel.value,
@@ -64,7 +188,7 @@ async def start_case(services: Services, submission: CaseCreate, caller: Caller)
         description=submission.description,
         priority=priority,
         department=policy.route(submission.kind, submission.channel, f"{submission.subject}\n{submission.description}"),
-        tracking_code_hash=hash_secret(tracking_code),
+        tracking_code_hash=hash_secret(tracking_code_for(services.settings.resolved_secret_key(), reference)),
         received_at=received_at,
         policy_version=policy.version,
         department_due=deadlines.department_due,
@@ -74,12 +198,19 @@ async def start_case(services: Services, submission: CaseCreate, caller: Caller)
         terms_by_kind=terms_by_kind,
         department_codes=[department.code for department in policy.departments],
     )
-    await services.temporal.start_workflow(
-        CaseWorkflow.run,
-        intake,
-        id=workflow_id(reference),
-        task_queue=services.settings.task_queue,
-        search_attributes=initial_search_attributes(intake),
-        static_summary=f"{intake.kind} {reference} via {intake.channel}",
-    )
-    return intake, tracking_code
+
+
+async def _start_workflow(services: Services, intake: CaseIntake) -> None:
+    try:
+        await services.temporal.start_workflow(
+            CaseWorkflow.run,
+            intake,
+            id=workflow_id(intake.reference),
+            task_queue=services.settings.task_queue,
+            search_attributes=initial_search_attributes(intake),
+            static_summary=f"{intake.kind} {intake.reference} via {intake.channel}",
+            # A reference is one case for ever: never a second run, not even after the first closed.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry of a submission whose workflow already runs (or ran): nothing more to do

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from core.settings import get_settings
@@ -39,6 +40,11 @@ def _migrate(_: argparse.Namespace) -> None:
     print("database schema is up to date")
     added = asyncio.run(_register_search_attributes(settings, connect_when_ready, ensure_search_attributes))
     print(f"search attributes registered: {', '.join(added) if added else 'all present'}")
+    # A short-lived Temporal client can abort Python while it finalizes, after the work is done
+    # ("PyGILState_Release: thread state ... must be current", temporalio/sdk-python#300); skip that teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def _register_search_attributes(settings, connect_when_ready, ensure_search_attributes) -> list[str]:

@@ -119,6 +119,19 @@ class DevStack:
         child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
         for part in ("worker", "api"):
             await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env))
+        await self._wait_for_api(self.children[-1])
+
+    async def _wait_for_api(self, api: Child, timeout: float = 60) -> None:
+        """Say "ready" only once the API listens, so the URLs announced answer; a crash is left to supervision."""
+        deadline = time.monotonic() + timeout
+        while not (api.exited() or self.stopping.is_set() or time.monotonic() > deadline):
+            try:
+                _, writer = await asyncio.open_connection(self.settings.api_host, self.settings.api_port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
 
     async def _start_postgres(self) -> None:
         postgres = EmbeddedPostgres(self.settings.data_dir)

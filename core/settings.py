@@ -3,7 +3,9 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PositiveFloat
+import secrets
+
+from pydantic import Field, PositiveFloat, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +37,23 @@ class Settings(BaseSettings):
         alias="COMPLAINTS_WORKING_DAY_SECONDS",
         description="Compressed calendar for demos and tests: a working day lasts this many seconds.",
     )
+
+    secret_key: SecretStr | None = Field(
+        default=None,
+        alias="COMPLAINTS_SECRET_KEY",
+        description="Derives submitters' tracking codes; every API process must share it. "
+        "Unset: a random key is made once and kept in the data dir (development).",
+    )
+
+    def resolved_secret_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.get_secret_value().encode()
+        kept = self.data_dir / "secret.key"
+        if not kept.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            kept.touch(mode=0o600)
+            kept.write_text(secrets.token_urlsafe(32))
+        return kept.read_text().strip().encode()
 
     @property
     def embedded_database_url_file(self) -> Path:

@@ -93,3 +93,14 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     created_at: datetime = _utc_column(nullable=False)
     revoked_at: datetime | None = _utc_column(nullable=True)
+
+
+class IntakeRequest(SQLModel, table=True):
+    """What a submission's idempotency keys point to, so a retried request returns the case already made."""
+
+    __tablename__ = "intake_requests"
+
+    idempotency_key: str = Field(primary_key=True, max_length=300)
+    request_hash: str = Field(max_length=64)
+    reference: str = Field(max_length=20, index=True)
+    received_at: datetime = _utc_column(nullable=False)

@@ -29,7 +29,7 @@ from worker import build_worker
 
 REPO = Path(__file__).resolve().parent.parent
 # Long enough that an HTTP round trip is a small part of a day, short enough to watch escalations.
-WORKING_DAY_SECONDS = 1.0
+WORKING_DAY_SECONDS = 2.0
 
 
 @dataclass

@@ -133,7 +133,7 @@ def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseVi
     )
 
 
-async def _update(services: Services, reference: str, update, request) -> CaseView:
+async def send_update(services: Services, reference: str, update, request) -> CaseView:
     """Send an action to the case's workflow and wait for its answer; refusals become 409."""
     handle = services.temporal.get_workflow_handle_for(CaseWorkflow.run, workflow_id(reference))
     try:
@@ -154,46 +154,46 @@ async def triage(reference: str, body: TriageBody, caller: CallerDep, services: 
         actor=caller.as_actor(), department=body.department,
         kind=body.kind.value if body.kind else None, priority=body.priority.value if body.priority else None,
     )
-    return await _update(services, reference, CaseWorkflow.triage, request)
+    return await send_update(services, reference, CaseWorkflow.triage, request)
 
 
 @router.post("/{reference}/reject", response_model=CaseView, responses=ERRORS)
 async def reject(reference: str, body: RejectBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Reject the case with the reason the submitter will be told (competence, lawfulness, genuineness, duplicate)."""
-    return await _update(services, reference, CaseWorkflow.reject, RejectRequest(caller.as_actor(), body.reason))
+    return await send_update(services, reference, CaseWorkflow.reject, RejectRequest(caller.as_actor(), body.reason))
 
 
 @router.post("/{reference}/request-info", response_model=CaseView, responses=ERRORS)
 async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Ask the submitter for more details; every clock pauses until they answer."""
-    return await _update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question))
+    return await send_update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question))
 
 
 @router.post("/{reference}/submitter-info", response_model=CaseView, responses=ERRORS)
 async def submitter_info(reference: str, body: SubmitterInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Pass on the submitter's answer; the clocks resume with deadlines moved by the pause."""
-    return await _update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer))
+    return await send_update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer))
 
 
 @router.post("/{reference}/reply", response_model=CaseView, responses=ERRORS)
 async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """The department's (or, once escalated, the Director General's) reply on the case."""
-    return await _update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary))
+    return await send_update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary))
 
 
 @router.post("/{reference}/respond", response_model=CaseView, responses=ERRORS)
 async def respond(reference: str, body: RespondBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Send the answer to the submitter; the contest window opens."""
-    return await _update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message))
+    return await send_update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message))
 
 
 @router.post("/{reference}/close", response_model=CaseView, responses=ERRORS)
 async def close(reference: str, body: CloseBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Close and archive the case on the submitter's acceptance of the answer."""
-    return await _update(services, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()))
+    return await send_update(services, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()))
 
 
 @router.post("/{reference}/contest", response_model=CaseView, responses=ERRORS)
 async def contest(reference: str, body: ContestBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Pass on the submitter's contest of the answer; the case reopens at level 2."""
-    return await _update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason))
+    return await send_update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason))

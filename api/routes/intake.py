@@ -1,10 +1,12 @@
 """Intake: channels and the customer-service team submit cases."""
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
 
 from api import errors
 from api.deps import CallerDep, ServicesDep
-from api.intake import start_case
+from api.intake import accept_submission
 from api.routes.cases import ERRORS
 from api.schemas import CaseCreate, CaseCreated
 from domain.kinds import Role, Status
@@ -14,16 +16,36 @@ router = APIRouter(prefix="/v1/cases", tags=["intake"])
 INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseCreated, responses=ERRORS)
-async def submit_case(submission: CaseCreate, caller: CallerDep, services: ServicesDep) -> CaseCreated:
-    """Receive a complaint, report or suggestion: it becomes a case with a reference and a running workflow."""
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CaseCreated,
+    responses={**ERRORS, 200: {"model": CaseCreated, "description": "A retry: the case this submission already made."}},
+)
+async def submit_case(
+    submission: CaseCreate,
+    caller: CallerDep,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="Makes retries safe: the same key returns the case already made."),
+    ] = None,
+) -> CaseCreated:
+    """Receive a complaint, report or suggestion: it becomes a case with a reference and a running workflow.
+
+    A retry with the same `channel` + `channel_ref`, or the same `Idempotency-Key`, answers 200 with
+    the case the first attempt made; the same key with a different body is refused (422).
+    """
     if caller.role not in INTAKE_ROLES:
         raise errors.forbidden("only channel and customer-service keys submit cases")
-    intake, tracking_code = await start_case(services, submission, caller)
+    accepted = await accept_submission(services, submission, caller, idempotency_key)
+    if not accepted.created:
+        response.status_code = status.HTTP_200_OK
     return CaseCreated(
-        reference=intake.reference,
-        tracking_code=tracking_code,
+        reference=accepted.intake.reference,
+        tracking_code=accepted.tracking_code,
         status=Status.RECEIVED,
-        answer_due=intake.answer_due,
-        department_due=intake.department_due,
+        answer_due=accepted.intake.answer_due,
+        department_due=accepted.intake.department_due,
     )

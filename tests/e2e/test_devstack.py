@@ -5,6 +5,7 @@ see it come back without losing work; stop the stack and find nothing left behin
 case and its running workflow where they were.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -56,7 +57,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-class DevStack:
+class Stack:
     """One `complaints dev` process and what it started."""
 
     def __init__(self, data_dir: Path, api_port: int, temporal_port: int, ui_port: int) -> None:
@@ -99,14 +100,25 @@ class DevStack:
         log.close()
         self.seen[self.process.pid] = psutil.Process(self.process.pid)
 
+        refused_after_ready: list[str] = []
+
         def healthy() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"complaints dev exited with {self.process.returncode} before it was ready")
             self.remember_children()
-            return httpx.get(f"{self.api}/healthz", timeout=2).status_code == 200
+            announced = "[dev] ready in" in self.log().rsplit("===== complaints dev started", 1)[-1]
+            try:
+                return httpx.get(f"{self.api}/healthz", timeout=2).status_code == 200
+            except httpx.ConnectError as error:
+                if announced:
+                    refused_after_ready.append(repr(error))
+                raise
 
         _wait_for(healthy, READY_TIMEOUT, "GET /healthz answering 200")
-        return time.monotonic() - started
+        seconds = time.monotonic() - started
+        # Once it says "ready", the URLs it prints must answer.
+        assert not refused_after_ready, f"the API refused connections after `ready`: {refused_after_ready}"
+        return seconds
 
     def remember_children(self) -> list[psutil.Process]:
         if self.process is None or self.process.poll() is not None:
@@ -200,12 +212,12 @@ class DevStack:
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                with _suppress_lookup():
+                with contextlib.suppress(ProcessLookupError, psutil.Error):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         survivors = []
         for process in self.seen.values():
-            with _suppress_lookup():
+            with contextlib.suppress(ProcessLookupError, psutil.Error):
                 if process.is_running():
                     process.kill()
                     survivors.append(process)
@@ -213,27 +225,19 @@ class DevStack:
         pgdata = str(self.data_dir / "postgres")
         for process in psutil.process_iter(["cmdline"]):
             if any(pgdata in arg for arg in process.info["cmdline"] or []):
-                with _suppress_lookup():
+                with contextlib.suppress(ProcessLookupError, psutil.Error):
                     process.kill()
                     survivors.append(process)
         psutil.wait_procs(survivors, timeout=10)
 
 
-class _suppress_lookup:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        return kind is not None and issubclass(kind, (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied))
-
-
-def _submit(stack: DevStack, key: str, **overrides: Any) -> str:
+def _submit(stack: Stack, key: str, **overrides: Any) -> str:
     response = httpx.post(f"{stack.api}/v1/cases", json=complaint(**overrides), headers=bearer(key), timeout=30)
     assert response.status_code == 201, response.text
     return response.json()["reference"]
 
 
-def _recorded_case(stack: DevStack, key: str, reference: str, timeout: float = 60) -> dict:
+def _recorded_case(stack: Stack, key: str, reference: str, timeout: float = 60) -> dict:
     """GET the case until the worker has recorded it and its timeline."""
 
     def read() -> dict | None:
@@ -247,14 +251,14 @@ def _recorded_case(stack: DevStack, key: str, reference: str, timeout: float = 6
     return _wait_for(read, timeout, f"case {reference} recorded with a timeline", interval=0.3)
 
 
-def _assert_running_in_temporal(stack: DevStack, reference: str) -> None:
+def _assert_running_in_temporal(stack: Stack, reference: str) -> None:
     listing = stack.temporal_workflows(reference)
     lines = [line for line in listing.splitlines() if f"case-{reference}" in line]
     assert len(lines) == 1, f"expected one workflow case-{reference}:\n{listing}"
     assert "Running" in lines[0], f"workflow case-{reference} is not running:\n{listing}"
 
 
-def _assert_nothing_left(stack: DevStack, exit_code: int) -> None:
+def _assert_nothing_left(stack: Stack, exit_code: int) -> None:
     assert exit_code == 0, f"complaints dev exited with {exit_code} on SIGTERM"
     seen = list(stack.seen.values())
     assert len(seen) >= 5, f"expected supervisor, postgres, temporal, worker and api; saw {seen}"
@@ -273,7 +277,7 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
     # PostgreSQL runs as its own system user, which must reach the data dir.
     data_dir.chmod(0o755)
     api_port, temporal_port, ui_port = _free_ports(3)
-    stack = DevStack(data_dir, api_port, temporal_port, ui_port)
+    stack = Stack(data_dir, api_port, temporal_port, ui_port)
     passed = False
     try:
         # 1-2. First start on an empty data dir.
@@ -348,5 +352,5 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         finally:
             if not passed:
                 print(f"\n----- complaints dev output ({stack.log_path}) -----\n{stack.log()}\n----- end -----")
-            if passed and not os.environ.get("KEEP_TEST_DATA"):
+            if not os.environ.get("KEEP_TEST_DATA"):
                 shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Every path of the case lifecycle, on the real Temporal server with a compressed calendar (1 working day = 1 s).
+"""Every path of the case lifecycle, on the real Temporal server with a compressed calendar (1 working day = 2 s).
 
 Complaint: department due after 3 working days, answer due after 5, reminder after 2.
 """
@@ -16,6 +16,11 @@ from workflows.case import CaseWorkflow
 from workflows.messages import Actor, DepartmentReply
 
 DAY = timedelta(seconds=WORKING_DAY_SECONDS)
+
+
+def days(count: float) -> float:
+    """A wait bound in seconds: generous, because a busy machine runs late; a test never waits it out when all is well."""
+    return count * WORKING_DAY_SECONDS
 
 
 async def act(api, key: str, reference: str, action: str, body: dict | None = None, expect: int = 200) -> dict:
@@ -44,7 +49,7 @@ async def outbox(database, reference: str) -> Counter:
         return Counter((row.recipient, row.template) for row in rows.all())
 
 
-async def wait_for_status(api, keys, reference: str, status: str, timeout: float = 20) -> dict:
+async def wait_for_status(api, keys, reference: str, status: str, timeout: float = 30) -> dict:
     async def reached() -> dict | None:
         case = await read_case(api, keys.auditor, reference)
         # The query shows a new state a moment before its step is in the timeline; wait for both.
@@ -66,16 +71,18 @@ async def test_a_reply_in_time_never_escalates(api, keys, database):
     case = await read_case(api, keys.auditor, reference)
 
     # Past the department's deadline, nothing has escalated.
-    await eventually(lambda: _after(at(case["department_due"]) + DAY / 2), timeout=10)
+    await eventually(lambda: _after(at(case["department_due"]) + DAY / 2), timeout=days(8))
     case = await read_case(api, keys.auditor, reference)
     assert case["escalation_level"] == 1 and not case["breached"]
 
     closed = await act(api, keys.cs_agent, reference, "close")
     assert closed["status"] == "closed" and closed["closed_reason"] == "accepted"
-    assert await timeline_actions(database, reference) == [
-        "received", "triage", "reply", "respond", "closed",
-    ]
-    assert await outbox(database, reference) == Counter({
+    # A slow machine may remind the department before it replies; that is allowed, escalation is not.
+    actions = [action for action in await timeline_actions(database, reference) if action != "department_reminded"]
+    assert actions == ["received", "triage", "reply", "respond", "closed"]
+    messages = await outbox(database, reference)
+    messages.pop((f"department:{DEPARTMENT}", "department_reminder"), None)
+    assert messages == Counter({
         ("submitter", "acknowledgement"): 1,
         (f"department:{DEPARTMENT}", "case_assigned"): 1,
         ("customer_service", "department_replied"): 1,
@@ -95,14 +102,14 @@ async def test_no_reply_escalates_once_at_department_due_then_breaches(api, keys
     await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
 
     escalated = await eventually(
-        lambda: _with(read_case(api, keys.auditor, reference), lambda c: c["escalation_level"] == 2), timeout=10
+        lambda: _with(read_case(api, keys.auditor, reference), lambda c: c["escalation_level"] == 2), timeout=days(8)
     )
     breached = await eventually(
-        lambda: _with(read_case(api, keys.auditor, reference), lambda c: c["breached"]), timeout=10
+        lambda: _with(read_case(api, keys.auditor, reference), lambda c: c["breached"]), timeout=days(8)
     )
     # The DG is reminded each working day while the case stays unanswered.
     await eventually(
-        lambda: _count(database, reference, "director_general_reminded", at_least=2), timeout=10
+        lambda: _count(database, reference, "director_general_reminded", at_least=2), timeout=days(8)
     )
 
     entries = {entry["action"]: entry for entry in (await read_case(api, keys.auditor, reference))["timeline"]}
@@ -134,7 +141,7 @@ async def _count(database, reference: str, action: str, at_least: int) -> bool:
 async def test_an_untriaged_case_escalates_too(api, keys, database):
     reference = await new_case(api, keys)
     case = await eventually(
-        lambda: _with(read_case(api, keys.auditor, reference), lambda c: c["escalation_level"] == 2), timeout=10
+        lambda: _with(read_case(api, keys.auditor, reference), lambda c: c["escalation_level"] == 2), timeout=days(8)
     )
     assert case["status"] == "received"
     assert (await outbox(database, reference))[("customer_service", "department_reminder")] == 1
@@ -148,7 +155,7 @@ async def test_an_information_request_pauses_every_clock(api, keys, database):
     asked = await act(api, keys.department, reference, "request-info", {"question": "Which office did you visit?"})
     assert asked["status"] == "awaiting_submitter" and asked["question"] == "Which office did you visit?"
     # Longer than the department's whole deadline: paused, it must not escalate.
-    await eventually(lambda: _after(at(before["department_due"]) + DAY), timeout=10)
+    await eventually(lambda: _after(at(before["department_due"]) + DAY), timeout=days(8))
     waiting = await read_case(api, keys.auditor, reference)
     assert waiting["escalation_level"] == 1 and waiting["status"] == "awaiting_submitter"
 
@@ -165,7 +172,7 @@ async def test_no_answer_from_the_submitter_closes_the_case(api, keys, database)
     reference = await new_case(api, keys)
     asked = await act(api, keys.cs_agent, reference, "request-info", {"question": "Your file number?"})
 
-    case = await wait_for_status(api, keys, reference, "closed", timeout=30)
+    case = await wait_for_status(api, keys, reference, "closed", timeout=days(20))
 
     assert at(case["timeline"][-1]["at"]) >= at(asked["info_due"])
     assert case["timeline"][-1]["detail"] == {"reason": "no_response"}
@@ -198,7 +205,7 @@ async def test_a_contested_answer_reopens_at_level_two(api, keys, database):
     await act(api, keys.director_general, reference, "reply", {"summary": "Now it is."})
     responded = await act(api, keys.cs_agent, reference, "respond", {"message": "Now it is done."})
     # Nobody contests the second answer: the case closes when the window ends, and is archived.
-    case = await wait_for_status(api, keys, reference, "closed", timeout=20)
+    case = await wait_for_status(api, keys, reference, "closed", timeout=days(15))
     assert at(case["closed_at"]) >= at(responded["contest_due"])
     assert (await timeline_actions(database, reference))[-1] == "closed"
     assert (await outbox(database, reference))[("director_general", "reopened")] == 1

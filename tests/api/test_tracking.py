@@ -1,0 +1,311 @@
+"""The submitter's own view: reference + tracking code, on the real servers (1 working day = 1 s).
+
+Tracking calls go through an app of this module's own with a fresh wrong-code limiter per test, so
+that the wrong codes these tests send never rate-limit another test; staff act through `api`.
+"""
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from api.app import create_app
+from api.ratelimit import FailureLimiter, RateLimited
+from store.ratings import Rating
+from tests.conftest import DEPARTMENT
+from tests.helpers import bearer, complaint, eventually, read_case, submit
+from workflows.case import CaseWorkflow
+from workflows.messages import Actor, DepartmentReply
+
+ARABIC = re.compile(r"[\u0600-\u06FF]")
+UNKNOWN_REFERENCE = "C-2026-999999"
+WRONG_CODE = "A" * 22
+
+# What a stranger holding the code must never read.
+SUBMITTER_DATA = ("Salim", "12345678", "salim@example.om", "+96891234567")
+INTERNAL_SUMMARY = "Clerk Hamad misfiled the application in room 4."
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tracking_client(services, limiter: FailureLimiter, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    app = create_app(services=services)
+    app.state.tracking_limiter = limiter
+    transport = httpx.ASGITransport(app=app, client=(address, 4321))
+    return httpx.AsyncClient(transport=transport, base_url="http://api.test")
+
+
+@pytest.fixture
+async def track(services, api) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the tracking routes; `api` keeps the worker running."""
+    async with tracking_client(services, FailureLimiter()) as client:
+        yield client
+
+
+def code(value: str) -> dict[str, str]:
+    return {"X-Tracking-Code": value}
+
+
+async def act(api, key: str, reference: str, action: str, body: dict | None = None, expect: int = 200) -> dict:
+    response = await api.post(f"/v1/cases/{reference}/{action}", json=body or {}, headers=bearer(key))
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+async def new_case(api, keys, **overrides) -> tuple[str, str]:
+    created = await submit(api, keys.channel, complaint(**overrides))
+    await eventually(lambda: read_case(api, keys.cs_agent, created["reference"]))
+    return created["reference"], created["tracking_code"]
+
+
+async def view(track, reference: str, tracking_code: str) -> dict:
+    response = await track.get(f"/v1/track/{reference}", headers=code(tracking_code))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def step_codes(tracking: dict) -> list[str]:
+    return [step["step"] for step in tracking["steps"]]
+
+
+def assert_nothing_internal(tracking: dict) -> None:
+    text = json.dumps(tracking, ensure_ascii=False)
+    for secret in (*SUBMITTER_DATA, INTERNAL_SUMMARY, "channel#", "cs_agent", "auditor", f"department/{DEPARTMENT}",
+                   DEPARTMENT, "director_general#", "refused", "reminded"):
+        assert secret not in text, f"{secret!r} is in the submitter's view"
+    for step in tracking["steps"]:
+        assert set(step) == {"at", "step", "text", "note"}
+
+
+async def test_the_submitter_follows_the_case_in_arabic_and_english(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+
+    received = await view(track, reference, tracking_code)
+    assert received["status"] == "received"
+    assert received["status_text"] == {"ar": "تم استلام طلبكم", "en": "Received"}
+    assert received["answer_due"] is not None and received["question"] is None and received["answer"] is None
+    assert step_codes(received) == ["received"]
+
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "request-info", {"question": "Which office did you visit?"})
+    asked = await view(track, reference, tracking_code)
+    assert asked["status"] == "awaiting_submitter" and asked["can_answer"]
+    assert asked["question"] == "Which office did you visit?"
+    assert asked["info_due"] is not None
+    assert asked["steps"][-1]["step"] == "information_requested"
+    assert asked["steps"][-1]["note"] == "Which office did you visit?"
+
+    answered = await track.post(f"/v1/track/{reference}/info", json={"answer": "The Seeb office."},
+                                headers=code(tracking_code))
+    assert answered.status_code == 200, answered.text
+    await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
+    await act(api, keys.cs_agent, reference, "respond", {"message": "Your passport is ready for collection."})
+
+    tracking = await view(track, reference, tracking_code)
+    assert tracking["status"] == "responded"
+    assert tracking["status_text"] == {"ar": "تم إرسال الرد إليكم", "en": "Answered"}
+    assert tracking["answer"] == "Your passport is ready for collection."
+    assert tracking["contest_due"] is not None and tracking["can_contest"]
+    assert tracking["question"] is None and tracking["answer_due"] is None
+    codes = step_codes(tracking)
+    assert codes == ["received", "referred", "information_requested", "information_received",
+                     "answer_in_preparation", "answered"]
+    for step in tracking["steps"]:
+        assert ARABIC.search(step["text"]["ar"]) and step["text"]["en"].isascii() and step["at"]
+    assert tracking["steps"][-1]["note"] == "Your passport is ready for collection."
+    assert [step["at"] for step in tracking["steps"]] == sorted(step["at"] for step in tracking["steps"])
+    assert_nothing_internal(tracking)
+
+
+async def test_internal_steps_and_staff_are_left_out(api, track, keys, temporal_client):
+    reference, tracking_code = await new_case(api, keys)
+    handle = temporal_client.get_workflow_handle(f"case-{reference}")
+    await handle.signal(CaseWorkflow.reply_signal, DepartmentReply(Actor("auditor", None, "ops"), "x"))
+
+    # Nobody triages: the customer-service team is reminded, then the case escalates to the DG.
+    async def escalated_with_everything_recorded() -> dict | None:
+        case = await read_case(api, keys.auditor, reference)
+        actions = {entry["action"] for entry in case["timeline"]}
+        return case if {"refused", "department_reminded", "escalated"} <= actions else None
+
+    await eventually(escalated_with_everything_recorded, timeout=20)
+
+    tracking = await view(track, reference, tracking_code)
+    codes = step_codes(tracking)
+    assert codes[0] == "received" and "escalated" in codes
+    assert set(codes) <= {"received", "referred", "escalated", "late"}
+    assert_nothing_internal(tracking)
+
+
+async def test_a_rejection_shows_its_reason(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+    await act(api, keys.cs_agent, reference, "reject", {"reason": "Outside the ministry's competence."})
+
+    tracking = await view(track, reference, tracking_code)
+
+    assert tracking["status"] == "rejected"
+    assert tracking["rejection_reason"] == "Outside the ministry's competence."
+    assert tracking["steps"][-1] == {**tracking["steps"][-1], "step": "rejected",
+                                     "note": "Outside the ministry's competence."}
+    assert tracking["answer_due"] is None and tracking["closed_at"] is not None
+    assert not (tracking["can_answer"] or tracking["can_contest"] or tracking["can_rate"])
+
+
+async def test_a_wrong_code_is_the_same_404_as_an_unknown_reference(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+
+    wrong_code = await track.get(f"/v1/track/{reference}", headers=code(WRONG_CODE))
+    unknown = await track.get(f"/v1/track/{UNKNOWN_REFERENCE}", headers=code(tracking_code))
+    no_code = await track.get(f"/v1/track/{reference}")
+    wrong_code_action = await track.post(f"/v1/track/{reference}/contest", json={"reason": "x"},
+                                         headers=code(WRONG_CODE))
+    # Even a bad body is not looked at before the code is right.
+    bad_body_action = await track.post(f"/v1/track/{reference}/rating", json={"score": 9}, headers=code(WRONG_CODE))
+
+    for response in (wrong_code, unknown, no_code, wrong_code_action, bad_body_action):
+        assert response.status_code == 404
+        assert response.content == wrong_code.content
+    assert wrong_code.json()["error"]["code"] == "not_found"
+    assert reference not in wrong_code.text
+    # The right code on the right case still works.
+    assert (await view(track, reference, tracking_code))["reference"] == reference
+
+
+async def test_repeated_wrong_codes_are_rate_limited(api, services, keys):
+    reference, tracking_code = await new_case(api, keys)
+    clock = Clock()
+    limiter = FailureLimiter(max_failures=3, window_seconds=60, clock=clock)
+    async with tracking_client(services, limiter) as track, tracking_client(services, limiter, "10.9.8.7") as other:
+        await view(track, reference, tracking_code)  # a right code costs nothing
+        for path, tried in ((reference, WRONG_CODE), (UNKNOWN_REFERENCE, tracking_code), (reference, "guess")):
+            clock.now += 5
+            assert (await track.get(f"/v1/track/{path}", headers=code(tried))).status_code == 404
+
+        limited = await track.get(f"/v1/track/{reference}", headers=code(WRONG_CODE))
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "too_many_attempts"
+        # The first failure was at t+5 and leaves the 60 s window 50 s after now (t+15).
+        assert limited.headers["Retry-After"] == "50"
+        # While limited, even the right code is refused, and a POST too.
+        assert (await track.get(f"/v1/track/{reference}", headers=code(tracking_code))).status_code == 429
+        assert (await track.post(f"/v1/track/{reference}/rating", json={"score": 5},
+                                 headers=code(tracking_code))).status_code == 429
+        # Another address is not affected.
+        assert (await view(other, reference, tracking_code))["reference"] == reference
+
+        clock.now += 30
+        assert (await track.get(f"/v1/track/{reference}", headers=code(tracking_code))).headers["Retry-After"] == "20"
+        clock.now += 20
+        assert (await view(track, reference, tracking_code))["reference"] == reference
+
+
+def test_the_limiter_counts_failures_in_a_sliding_window():
+    clock = Clock()
+    limiter = FailureLimiter(max_failures=2, window_seconds=10, clock=clock)
+    limiter.succeeded("a", limiter.attempt("a"))  # right: withdrawn
+    limiter.attempt("a")
+    clock.now += 4
+    limiter.attempt("a")
+    assert limiter.retry_after("b") is None
+    with pytest.raises(RateLimited) as limited:
+        limiter.attempt("a")
+    assert limited.value.retry_after == 6 == limiter.retry_after("a")
+    clock.now += 6  # the first failure leaves the window: one more try
+    limiter.attempt("a")
+    with pytest.raises(RateLimited) as limited:
+        limiter.attempt("a")
+    assert limited.value.retry_after == 4
+    with pytest.raises(ValueError):
+        FailureLimiter(max_failures=0)
+
+
+async def test_an_answer_to_the_question_resumes_the_case(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+    refused = await track.post(f"/v1/track/{reference}/info", json={"answer": "unasked"}, headers=code(tracking_code))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "action_refused"
+
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "request-info", {"question": "Your file number?"})
+    invalid = await track.post(f"/v1/track/{reference}/info", json={"answer": "", "extra": 1},
+                               headers=code(tracking_code))
+    assert invalid.status_code == 422
+    assert {field["field"] for field in invalid.json()["error"]["fields"]} == {"answer", "extra"}
+
+    resumed = await track.post(f"/v1/track/{reference}/info", json={"answer": "F-2291"}, headers=code(tracking_code))
+
+    assert resumed.status_code == 200, resumed.text
+    tracking = resumed.json()
+    assert tracking["status"] == "with_department" and tracking["question"] is None
+    assert tracking["steps"][-1]["step"] == "information_received"
+    case = await read_case(api, keys.auditor, reference)
+    assert case["status"] == "with_department"
+    assert case["timeline"][-1]["action"] == "submitter_info"
+    assert case["timeline"][-1]["actor"] == "submitter"
+    assert case["timeline"][-1]["detail"]["answer"] == "F-2291"
+
+
+async def test_a_contest_reopens_the_case_with_the_director_general(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    early = await track.post(f"/v1/track/{reference}/contest", json={"reason": "Too early"}, headers=code(tracking_code))
+    assert early.status_code == 409
+    await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
+    await act(api, keys.cs_agent, reference, "respond", {"message": "It is done."})
+
+    contested = await track.post(f"/v1/track/{reference}/contest", json={"reason": "It is not done."},
+                                 headers=code(tracking_code))
+
+    assert contested.status_code == 200, contested.text
+    tracking = contested.json()
+    assert tracking["status"] == "with_department"
+    assert tracking["steps"][-1]["step"] == "reopened"
+    assert tracking["answer"] is None and not tracking["can_contest"] and tracking["answer_due"] is not None
+    case = await read_case(api, keys.auditor, reference)
+    assert case["status"] == "with_department" and case["escalation_level"] == 2
+    assert case["timeline"][-1]["actor"] == "submitter"
+    again = await track.post(f"/v1/track/{reference}/contest", json={"reason": "Again"}, headers=code(tracking_code))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "action_refused"
+    assert_nothing_internal(tracking)
+
+
+async def test_a_closed_case_is_rated_once(api, track, keys, database):
+    reference, tracking_code = await new_case(api, keys)
+    rating = f"/v1/track/{reference}/rating"
+    too_early = await track.post(rating, json={"score": 5}, headers=code(tracking_code))
+    assert too_early.status_code == 409 and too_early.json()["error"]["code"] == "action_refused"
+
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
+    await act(api, keys.cs_agent, reference, "respond", {"message": "Your passport is ready."})
+    await act(api, keys.cs_agent, reference, "close")
+    closed = await view(track, reference, tracking_code)
+    assert closed["status"] == "closed" and closed["can_rate"]
+    assert closed["answer"] == "Your passport is ready."
+    assert closed["steps"][-1]["step"] == "closed"
+    assert closed["steps"][-1]["text"]["en"] == "Your case was closed after you accepted the answer."
+
+    for bad in ({"score": 0}, {"score": 6}, {"score": "5"}, {"score": 4.5}, {"score": True}, {},
+                {"score": 3, "comment": ""}, {"score": 3, "stars": 3}):
+        response = await track.post(rating, json=bad, headers=code(tracking_code))
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
+
+    rated = await track.post(rating, json={"score": 4, "comment": "Quick and clear."}, headers=code(tracking_code))
+    assert rated.status_code == 201, rated.text
+    assert rated.json()["score"] == 4 and rated.json()["comment"] == "Quick and clear."
+    again = await track.post(rating, json={"score": 1}, headers=code(tracking_code))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_rated"
+
+    async with database.session() as session:
+        stored = (await session.exec(select(Rating).where(Rating.reference == reference))).all()
+    assert [(row.score, row.comment) for row in stored] == [(4, "Quick and clear.")]
+    assert not (await view(track, reference, tracking_code))["can_rate"]
