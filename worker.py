@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
@@ -16,6 +17,8 @@ from store.db import Database
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("complaints.worker")
+
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
 
 
 def build_worker(client, settings: Settings, database: Database, *, task_queue: str | None = None) -> Worker:
@@ -37,6 +40,8 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
         # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
         nonsticky_to_sticky_poll_ratio=1.0,
+        # A worker that dies leaves tasks on its sticky queue; they move to the shared queue after this.
+        sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
     )
 
 

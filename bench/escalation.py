@@ -57,7 +57,7 @@ def describe(name: str, seconds: list[float]) -> str:
             f"p95={p95 * 1000:7.1f} ms  worst={ordered[-1] * 1000:7.1f} ms  earliest={ordered[0] * 1000:7.1f} ms")
 
 
-async def submit_all(api: httpx.AsyncClient, key: str, count: int) -> list[dict]:
+async def submit_all(api: httpx.AsyncClient, key: str, count: int, rate: float | None) -> list[dict]:
     body = {
         "kind": "complaint", "channel": "website",
         "submitter": {"category": "beneficiary", "civil_id": "12345678"},
@@ -65,13 +65,15 @@ async def submit_all(api: httpx.AsyncClient, key: str, count: int) -> list[dict]
     }
     semaphore = asyncio.Semaphore(16)
 
-    async def one() -> dict:
+    async def one(number: int) -> dict:
+        if rate:
+            await asyncio.sleep(number / rate)
         async with semaphore:
             response = await api.post("/v1/cases", json=body, headers={"Authorization": f"Bearer {key}"})
             response.raise_for_status()
             return response.json()
 
-    return await asyncio.gather(*(one() for _ in range(count)))
+    return await asyncio.gather(*(one(number) for number in range(count)))
 
 
 async def entries_by_case(database: Database, references: list[str]) -> dict[str, list[TimelineEntry]]:
@@ -111,7 +113,7 @@ async def run(args: argparse.Namespace) -> None:
         transport = httpx.ASGITransport(app=create_app(services=services))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api:
             started = time.monotonic()
-            created = await submit_all(api, key, args.cases)
+            created = await submit_all(api, key, args.cases, args.rate)
             print(f"submitted {len(created)} complaints in {time.monotonic() - started:.1f}s "
                   f"(1 working day = {args.working_day_seconds}s: department due after 3, answer due after 5)")
         references = [case["reference"] for case in created]
@@ -150,6 +152,8 @@ async def run(args: argparse.Namespace) -> None:
             print(describe("escalation lateness", escalation))
             print(describe("breach lateness", breach))
         print(f"cases with a missing or repeated step: {len(problems)}; duplicated outbox messages: {len(duplicates)}")
+        late = sorted(grouped, key=lambda ref: max((e.at - due[ref][1]).total_seconds() for e in grouped[ref]
+                                                    if e.action == "breached") if any(e.action == "breached" for e in grouped[ref]) else 1e9)
         for problem in problems[:10]:
             print("  ", problem)
         if problems:
@@ -162,13 +166,18 @@ async def run(args: argparse.Namespace) -> None:
             stop_process(worker, signal.SIGTERM)
         for process, stop_signal in reversed(processes):
             stop_process(process, stop_signal)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.keep_data:
+            print(f"data and logs kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--working-day-seconds", type=float, default=4.0)
+    parser.add_argument("--keep-data", action="store_true", help="keep the servers' data and logs")
+    parser.add_argument("--rate", type=float, help="submissions per second (default: as fast as the API takes them)")
     parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the worker while the cases wait")
     parser.add_argument("--settle-seconds", type=float, default=5.0, help="how long to wait after the last answer due")
     parser.add_argument("--down-seconds", type=float, default=2.0, help="how long the worker stays dead")
