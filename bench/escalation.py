@@ -152,8 +152,6 @@ async def run(args: argparse.Namespace) -> None:
             print(describe("escalation lateness", escalation))
             print(describe("breach lateness", breach))
         print(f"cases with a missing or repeated step: {len(problems)}; duplicated outbox messages: {len(duplicates)}")
-        late = sorted(grouped, key=lambda ref: max((e.at - due[ref][1]).total_seconds() for e in grouped[ref]
-                                                    if e.action == "breached") if any(e.action == "breached" for e in grouped[ref]) else 1e9)
         for problem in problems[:10]:
             print("  ", problem)
         if problems:
