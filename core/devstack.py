@@ -13,7 +13,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from core.embedded import EmbeddedPostgres, TemporalDevServer
 from core.settings import Settings
