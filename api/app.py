@@ -7,6 +7,8 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Services
+from api.limits import RequestSizeLimit
+from api.ratelimit import FailureLimiter
 from api.routes import cases, intake, system, tracking
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
@@ -49,6 +51,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
+    app.add_middleware(RequestSizeLimit)
+    configured = services.settings if services else (settings or get_settings())
+    app.state.intake_limiter = FailureLimiter(max_failures=configured.intake_per_minute, window_seconds=60)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(intake.router)

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="Compressed calendar for demos and tests: a working day lasts this many seconds.",
     )
 
+    intake_per_minute: int = Field(
+        default=120,
+        alias="COMPLAINTS_INTAKE_PER_MINUTE",
+        ge=1,
+        description="Submissions one API key may make per minute, per API process (429 beyond).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         alias="COMPLAINTS_SECRET_KEY",

@@ -101,3 +101,30 @@ async def test_the_receipt_is_recorded_once(api, keys, database):
             )
         ).one()
     assert entries == 1
+
+
+async def test_a_request_over_the_size_limit_is_refused_unread(api, keys):
+    body = complaint(description="x" * 70_000)
+
+    response = await api.post("/v1/cases", json=body, headers=bearer(keys.channel))
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+async def test_a_key_that_submits_too_fast_is_slowed_down(services, database, worker):
+    """A fresh app with a limit of 2 a minute: the third submission gets 429 with Retry-After."""
+    import httpx
+
+    from api.app import create_app
+    from api.auth import create_api_key
+    from domain.kinds import Role
+
+    app = create_app(services=services)
+    app.state.intake_limiter.max_failures = 2
+    _, key = await create_api_key(database, role=Role.CHANNEL, name="fast", department=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+        statuses = [(await client.post("/v1/cases", json=complaint(), headers=bearer(key))) for _ in range(3)]
+
+    assert [response.status_code for response in statuses] == [201, 201, 429]
+    assert 0 < int(statuses[2].headers["Retry-After"]) <= 60
