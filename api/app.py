@@ -4,12 +4,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.deps import Services
 from api.limits import RequestSizeLimit
 from api.ratelimit import FailureLimiter
-from api.routes import cases, intake, system, tracking
+from api.routes import cases, codec, intake, system, tracking
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
@@ -53,10 +54,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     app.add_middleware(RequestSizeLimit)
     configured = services.settings if services else (settings or get_settings())
+    # Browsers may call the API only from the Temporal UI, and only for the codec endpoint's sake.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[configured.codec_ui_origin],
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     app.state.intake_limiter = FailureLimiter(max_failures=configured.intake_per_minute, window_seconds=60)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(intake.router)
     app.include_router(cases.router)
     app.include_router(tracking.router)
+    app.include_router(codec.router)
     return app

@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from api.app import create_app  # noqa: E402
 from api.auth import create_api_key  # noqa: E402
 from api.deps import Services  # noqa: E402
+from core.codec import new_key_spec  # noqa: E402
 from core.embedded import (  # noqa: E402
     EmbeddedPostgres, TemporalDevServer, free_port, start_in_background, stop_process,
 )
@@ -96,10 +97,12 @@ async def run(args: argparse.Namespace) -> None:
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
         processes.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
-        env = {**os.environ, "DATABASE_URL": postgres.url, "TEMPORAL_ADDRESS": temporal.address,
+        codec_keys = new_key_spec("bench")
+        env = {**os.environ, "DATABASE_URL": postgres.url, "COMPLAINTS_CODEC_KEYS": codec_keys,
+               "COMPLAINTS_DATA_DIR": str(data_dir), "TEMPORAL_ADDRESS": temporal.address,
                "COMPLAINTS_TASK_QUEUE": "bench", "COMPLAINTS_WORKING_DAY_SECONDS": str(args.working_day_seconds),
                "COMPLAINTS_POLICY": str(REPO / "policy.toml")}
-        settings = Settings(DATABASE_URL=postgres.url, TEMPORAL_ADDRESS=temporal.address, COMPLAINTS_TASK_QUEUE="bench",
+        settings = Settings(DATABASE_URL=postgres.url, COMPLAINTS_CODEC_KEYS=codec_keys, COMPLAINTS_DATA_DIR=data_dir, TEMPORAL_ADDRESS=temporal.address, COMPLAINTS_TASK_QUEUE="bench",
                             COMPLAINTS_WORKING_DAY_SECONDS=args.working_day_seconds,
                             COMPLAINTS_POLICY=REPO / "policy.toml")
         worker_log = data_dir / "worker.log"

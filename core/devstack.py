@@ -110,6 +110,9 @@ class DevStack:
     async def _start_all(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Made here, once, before the worker and the API both look for them.
+        settings.resolved_secret_key()
+        settings.resolved_codec_keys()
         if not settings.database_url:
             await self._start_postgres()
         if not settings.temporal_address:
@@ -150,6 +153,7 @@ class DevStack:
         temporal = TemporalDevServer(
             settings.data_dir, port=settings.temporal_port, ui_port=settings.temporal_ui_port,
             namespace=settings.temporal_namespace,
+            codec_endpoint=f"http://{settings.api_host}:{settings.api_port}/v1/codec",
         )
         temporal.prepare()
         await self._start(Child("temporal", temporal.command(), dict(self.env), temporal.stop_signal,

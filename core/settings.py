@@ -3,7 +3,9 @@
 from functools import lru_cache
 from pathlib import Path
 
+import os
 import secrets
+from collections.abc import Callable
 
 from pydantic import Field, PositiveFloat, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,15 +53,46 @@ class Settings(BaseSettings):
         "Unset: a random key is made once and kept in the data dir (development).",
     )
 
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        alias="COMPLAINTS_CODEC_KEYS",
+        description="AES-GCM keys for Temporal payloads, `id:base64key,...`; every process must have them all. "
+        "Unset: one key is made once and kept in the data dir (development).",
+    )
+    codec_active_key: str | None = Field(
+        default=None,
+        alias="COMPLAINTS_CODEC_ACTIVE_KEY",
+        description="The key id that seals new payloads; default the last key listed.",
+    )
+    codec_ui_origin: str = Field(
+        default="http://127.0.0.1:8233",
+        alias="COMPLAINTS_CODEC_UI_ORIGIN",
+        description="The Temporal UI's origin, the one origin allowed to call the codec endpoint from a browser.",
+    )
+
     def resolved_secret_key(self) -> bytes:
         if self.secret_key:
             return self.secret_key.get_secret_value().encode()
-        kept = self.data_dir / "secret.key"
+        return self._kept_in_data_dir("secret.key", lambda: secrets.token_urlsafe(32)).encode()
+
+    def resolved_codec_keys(self) -> str:
+        if self.codec_keys:
+            return self.codec_keys.get_secret_value()
+        from core.codec import new_key_spec
+
+        return self._kept_in_data_dir("codec.keys", lambda: new_key_spec("dev1"))
+
+    def _kept_in_data_dir(self, name: str, make: Callable[[], str]) -> str:
+        """A development secret made once; the first process to write it wins, the others read it."""
+        kept = self.data_dir / name
         if not kept.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            kept.touch(mode=0o600)
-            kept.write_text(secrets.token_urlsafe(32))
-        return kept.read_text().strip().encode()
+            try:
+                with os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                    file.write(make())
+            except FileExistsError:
+                pass
+        return kept.read_text().strip()
 
     @property
     def embedded_database_url_file(self) -> Path:

@@ -6,22 +6,27 @@ import time
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from core.codec import codec_from
 from core.settings import Settings
 from workflows.case import CASE_SEARCH_ATTRIBUTES
 
 
-def data_converter() -> DataConverter:
-    """The converter every client, worker and replayer uses, so they all read the same payloads."""
-    return DataConverter.default
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter every client, worker and replayer uses: payloads and failure messages encrypted."""
+    return DataConverter(
+        payload_codec=codec_from(settings.resolved_codec_keys(), settings.codec_active_key),
+        # Failure messages and stack traces can quote personal data; they are encoded like payloads.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.resolved_temporal_address(),
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(settings),
     )
 
 

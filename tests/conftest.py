@@ -30,6 +30,8 @@ from worker import build_worker
 REPO = Path(__file__).resolve().parent.parent
 # Long enough that an HTTP round trip is a small part of a day, short enough to watch escalations.
 WORKING_DAY_SECONDS = 2.0
+# A fixed key for tests only: the committed replay histories are sealed with it.
+TEST_CODEC_KEYS = "test1:dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
 
 
 @dataclass
@@ -69,6 +71,7 @@ def settings(servers: RunningServers) -> Settings:
         COMPLAINTS_DATA_DIR=servers.data_dir,
         COMPLAINTS_POLICY=REPO / "policy.toml",
         COMPLAINTS_WORKING_DAY_SECONDS=WORKING_DAY_SECONDS,
+        COMPLAINTS_CODEC_KEYS=TEST_CODEC_KEYS,
     )
 
 
