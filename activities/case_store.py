@@ -48,6 +48,7 @@ class CaseStore:
             answer_due=intake.answer_due,
             updated_at=intake.received_at,
             last_step=0,
+            submitted_by_key=intake.actor.key_id or None,
         )
         async with self._database.transaction() as session:
             await session.exec(insert(CASES).values(**row).on_conflict_do_nothing(index_elements=["reference"]))

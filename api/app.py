@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, openapi
 from api.deps import Services
 from api.limits import RequestSizeLimit
 from api.ratelimit import FailureLimiter
@@ -69,4 +69,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(cases.router)
     app.include_router(tracking.router)
     app.include_router(codec.router)
+    openapi.install(app)
     return app

@@ -151,3 +151,37 @@ class CloseBody(StrictBody):
 
 class ContestBody(StrictBody):
     reason: _text(2000)
+
+
+class CaseSummary(BaseModel):
+    """A case in a list: where it stands and when it is due; no personal data, no description."""
+
+    reference: str
+    kind: Kind
+    channel: Channel
+    status: Status
+    priority: Priority | None
+    department: str | None
+    escalation_level: int
+    breached: bool
+    received_at: datetime
+    department_due: datetime
+    answer_due: datetime
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class CaseReadEntry(BaseModel):
+    """One read of a case: which API key (and its role) read it, and when."""
+
+    key_id: int
+    role: str
+    at: datetime
+
+
+class CaseReadList(BaseModel):
+    reference: str
+    reads: list[CaseReadEntry]

@@ -45,6 +45,8 @@ class CaseRecord(SQLModel, table=True):
     updated_at: datetime = _utc_column(nullable=False)
     # The workflow step that last wrote this row; an older step never overwrites a newer one.
     last_step: int = 0
+    # The API key whose submission made the case (its id, as in the timeline's actor label): a channel reads its own.
+    submitted_by_key: str | None = Field(default=None, max_length=40, index=True)
 
 
 class TimelineEntry(SQLModel, table=True):
@@ -62,6 +64,18 @@ class TimelineEntry(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=30)
     to_status: str | None = Field(default=None, max_length=30)
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CaseRead(SQLModel, table=True):
+    """One read of a case by an API key: who read it and when, for the auditor."""
+
+    __tablename__ = "case_reads"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
+    key_id: int
+    role: str = Field(max_length=30)
+    at: datetime = _utc_column(nullable=False)
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -1,9 +1,14 @@
 """Cases: intake by channels, reading by staff, and the staff's actions as workflow updates."""
 
-from datetime import timedelta
-from typing import Any
+import binascii
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
+from sqlalchemy import tuple_
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -13,7 +18,11 @@ from api.auth import Caller
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
 from api.schemas import (
+    CaseList,
     CasePublic,
+    CaseReadEntry,
+    CaseReadList,
+    CaseSummary,
     CloseBody,
     ContestBody,
     RejectBody,
@@ -25,8 +34,15 @@ from api.schemas import (
     TimelineEntryPublic,
     TriageBody,
 )
-from domain.kinds import FINAL_STATUSES, Kind, Role
-from store.models import CaseRecord, TimelineEntry
+from api.visibility import (
+    may_see,
+    may_see_submitter,
+    reads_cases,
+    sees_every_case,
+    visible_to,
+)
+from domain.kinds import FINAL_STATUSES, Kind, Role, Status
+from store.models import CaseRead, CaseRecord, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
     CaseView,
@@ -53,18 +69,147 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # A case whose worker is down must not hold a caller forever; the update is not lost, only the wait.
 UPDATE_TIMEOUT = timedelta(seconds=30)
 
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+
+def _iso_instant(value: Any) -> datetime:
+    # Only an ISO 8601 text: pydantic would also take a number (`0.5`) as seconds since 1970.
+    if isinstance(value, datetime):
+        return value
+    try:
+        if "T" not in value.upper():
+            raise ValueError("a date without a time")
+        return datetime.fromisoformat(value)
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError("not an ISO 8601 date and time, e.g. 2026-12-01T10:00:00+04:00") from None
+
+
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
+
+
+@router.get("", response_model=CaseList, responses=ERRORS)
+async def list_cases(
+    caller: CallerDep,
+    services: ServicesDep,
+    status: Status | None = None,
+    kind: Kind | None = None,
+    department: Annotated[str | None, Query(max_length=40, description="A department code of the policy.")] = None,
+    escalation_level: Annotated[int | None, Query(ge=1)] = None,
+    breached: bool | None = None,
+    due_before: Annotated[
+        IsoInstant | None, Query(description="Only cases whose answer is due before this ISO 8601 instant.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+) -> CaseList:
+    """The cases the caller may see, soonest answer due first: a department's work queue, the DG's escalation queue.
+
+    Pages follow each other by `cursor`; a list holds no personal data and no description.
+    """
+    if not reads_cases(caller):
+        raise errors.forbidden("an admin key reads no case content")
+    if department is not None and services.policy.department(department) is None:
+        raise errors.ApiError(422, "validation_error", f"invalid request: department: unknown department {department!r}",
+                              [errors.FieldProblem(field="department", reason="not a department of the policy")])
+    columns = [getattr(CaseRecord, name) for name in CaseSummary.model_fields]
+    query = select(*columns).where(visible_to(caller))
+    if status is not None:
+        query = query.where(CaseRecord.status == status.value)
+    if kind is not None:
+        query = query.where(CaseRecord.kind == kind.value)
+    if department is not None:
+        query = query.where(CaseRecord.department == department)
+    if escalation_level is not None:
+        query = query.where(CaseRecord.escalation_level == escalation_level)
+    if breached is not None:
+        query = query.where(CaseRecord.breached == breached)
+    if due_before is not None:
+        query = query.where(CaseRecord.answer_due < _aware(due_before))
+    if cursor is not None:
+        after_due, after_reference = _decode_cursor(cursor)
+        query = query.where(tuple_(CaseRecord.answer_due, CaseRecord.reference) > tuple_(after_due, after_reference))
+    query = query.order_by(CaseRecord.answer_due, CaseRecord.reference).limit(limit + 1)
+    async with services.database.session() as session:
+        rows = (await session.exec(query)).all()
+    items = [CaseSummary.model_validate(dict(row._mapping)) for row in rows[:limit]]
+    next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > limit else None
+    return CaseList(items=items, next_cursor=next_cursor)
+
+
+def _aware(instant: datetime) -> datetime:
+    # An instant without a zone is taken as UTC.
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
+def _encode_cursor(answer_due: datetime, reference: str) -> str:
+    """Opaque to callers: the sort key (answer due, reference) of the last item of the page."""
+    return urlsafe_b64encode(json.dumps([answer_due.isoformat(), reference]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        due, reference = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return _aware(datetime.fromisoformat(due)), str(reference)
+    except (ValueError, TypeError, binascii.Error):
+        raise errors.ApiError(422, "validation_error", "invalid request: cursor: not a cursor this API gave",
+                              [errors.FieldProblem(field="cursor", reason="not a cursor this API gave")]) from None
+
 
 @router.get("/{reference}", response_model=CasePublic, responses=ERRORS)
 async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic:
-    """The case with its timeline; the state of a running case comes live from its workflow."""
+    """The case with its timeline; the state of a running case comes live from its workflow. Every read is recorded."""
+    if not reads_cases(caller):
+        raise errors.forbidden("an admin key reads no case content")
     record, timeline = await _load_record(services, reference)
-    view = None
-    if record is None or record.status not in FINAL_STATUSES:
-        view = await _query_view(services, reference)
-    if record is None:
-        # A case accepted moments ago whose first step has not written the row yet reads as not found, briefly.
+    # A case accepted moments ago whose first step has not written the row yet reads as not found, briefly;
+    # a case the caller may not see reads exactly as one that does not exist.
+    if record is None or not may_see(caller, record):
         raise errors.not_found(reference)
+    view = None
+    if record.status not in FINAL_STATUSES:
+        view = await _query_view(services, reference)
+    await _record_read(services, reference, caller)
     return _case_public(record, timeline, view, caller)
+
+
+@router.get("/{reference}/reads", response_model=CaseReadList, responses=ERRORS)
+async def case_reads(reference: str, caller: CallerDep, services: ServicesDep) -> CaseReadList:
+    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}`, oldest first."""
+    if caller.role != Role.AUDITOR:
+        raise errors.forbidden("only an auditor reads the record of who read a case")
+    async with services.database.session() as session:
+        if await session.get(CaseRecord, reference) is None:
+            raise errors.not_found(reference)
+        reads = (
+            await session.exec(select(CaseRead).where(CaseRead.reference == reference).order_by(CaseRead.id))
+        ).all()
+    return CaseReadList(
+        reference=reference,
+        reads=[CaseReadEntry(key_id=read.key_id, role=read.role, at=read.at) for read in reads],
+    )
+
+
+async def _record_read(services: Services, reference: str, caller: Caller) -> None:
+    # Written before the case is shown: a read that cannot be recorded fails.
+    async with services.database.transaction() as session:
+        session.add(CaseRead(reference=reference, key_id=caller.key_id, role=caller.role.value, at=datetime.now(UTC)))
+
+
+async def ensure_visible(services: Services, caller: Caller, reference: str) -> None:
+    """Before an action: 403 for a role that reads no cases, 404 for a case the caller may not see.
+
+    Whether the caller may take the action is the workflow's to decide (409); this only keeps a
+    caller from learning, through an action, that a case it may not see exists.
+    """
+    if not reads_cases(caller):
+        raise errors.forbidden("an admin key acts on no case")
+    if sees_every_case(caller):
+        return  # an unknown reference is the workflow's 404
+    async with services.database.session() as session:
+        record = await session.get(CaseRecord, reference)
+    if record is None or not may_see(caller, record):
+        raise errors.not_found(reference)
 
 
 async def _load_record(services: Services, reference: str) -> tuple[CaseRecord | None, list[TimelineEntry]]:
@@ -88,15 +233,10 @@ async def _query_view(services: Services, reference: str) -> CaseView | None:
         return None
 
 
-def _may_see_submitter(caller: Caller, kind: str) -> bool:
-    # The identity of whoever files a report is for the customer-service team and auditors only.
-    return not (kind == Kind.REPORT and caller.role in {Role.DEPARTMENT, Role.DIRECTOR_GENERAL})
-
-
 def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseView | None, caller: Caller) -> CasePublic:
     live = view or record
     submitter = None
-    if _may_see_submitter(caller, live.kind):
+    if may_see_submitter(caller, kind=live.kind, reference=record.reference):
         submitter = SubmitterPublic(
             category=record.submitter_category,
             name=record.submitter_name,
@@ -147,6 +287,7 @@ async def send_update(services: Services, reference: str, update, request) -> Ca
 @router.post("/{reference}/triage", response_model=CaseView, responses=ERRORS)
 async def triage(reference: str, body: TriageBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Classify the case and route it to the competent department (customer service)."""
+    await ensure_visible(services, caller, reference)
     if services.policy.department(body.department) is None:
         raise errors.ApiError(422, "validation_error", f"unknown department {body.department!r}",
                               [errors.FieldProblem(field="department", reason="not a department of the policy")])
@@ -160,40 +301,47 @@ async def triage(reference: str, body: TriageBody, caller: CallerDep, services: 
 @router.post("/{reference}/reject", response_model=CaseView, responses=ERRORS)
 async def reject(reference: str, body: RejectBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Reject the case with the reason the submitter will be told (competence, lawfulness, genuineness, duplicate)."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.reject, RejectRequest(caller.as_actor(), body.reason))
 
 
 @router.post("/{reference}/request-info", response_model=CaseView, responses=ERRORS)
 async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Ask the submitter for more details; every clock pauses until they answer."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question))
 
 
 @router.post("/{reference}/submitter-info", response_model=CaseView, responses=ERRORS)
 async def submitter_info(reference: str, body: SubmitterInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Pass on the submitter's answer; the clocks resume with deadlines moved by the pause."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer))
 
 
 @router.post("/{reference}/reply", response_model=CaseView, responses=ERRORS)
 async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """The department's (or, once escalated, the Director General's) reply on the case."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary))
 
 
 @router.post("/{reference}/respond", response_model=CaseView, responses=ERRORS)
 async def respond(reference: str, body: RespondBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Send the answer to the submitter; the contest window opens."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message))
 
 
 @router.post("/{reference}/close", response_model=CaseView, responses=ERRORS)
 async def close(reference: str, body: CloseBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Close and archive the case on the submitter's acceptance of the answer."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()))
 
 
 @router.post("/{reference}/contest", response_model=CaseView, responses=ERRORS)
 async def contest(reference: str, body: ContestBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Pass on the submitter's contest of the answer; the case reopens at level 2."""
+    await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason))

@@ -4,9 +4,16 @@
 codec settings, tick "pass access token" and sign in with a staff API key.
 """
 
+import binascii
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
+from google.protobuf.message import DecodeError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio.api.common.v1 import Payload, Payloads
 
 from api import errors
 from api.deps import CallerDep, ServicesDep
@@ -18,30 +25,102 @@ router = APIRouter(prefix="/v1/codec", tags=["codec"])
 MAY_DECODE = {Role.CS_AGENT, Role.AUDITOR}
 
 
-async def _payloads(request: Request) -> Payloads:
+class CodecPayload(BaseModel):
+    """One Temporal payload in protobuf's JSON form: bytes are base64."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metadata: dict[str, str] = Field(default_factory=dict, description="Metadata values, each base64.")
+    data: str = Field(default="", description="The payload's bytes, base64.")
+
+
+# A JSON payload as the UI shows it once opened: encoding `json/plain`, data `"a secret"`.
+_OPENED_EXAMPLE = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "ImEgc2VjcmV0Ig=="}]}
+# The same payload sealed: encoding `binary/encrypted`, the id of the key, nonce and ciphertext.
+_SEALED_EXAMPLE = {
+    "payloads": [
+        {
+            "metadata": {"encoding": "YmluYXJ5L2VuY3J5cHRlZA==", "encryption-key-id": "a2V5MQ=="},
+            "data": "3q2+7wAAAAAAAAAAlV9SZmYrQ3M0bUZzZmp2cWpKR3M=",
+        }
+    ]
+}
+
+
+class CodecPayloads(BaseModel):
+    """Temporal's `Payloads` message in protobuf's JSON form, as the UI sends and reads it."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [_OPENED_EXAMPLE]})
+
+    payloads: list[CodecPayload] = Field(default_factory=list)
+
+
+def _body(example: dict) -> dict:
+    """The request body, documented by hand: the route reads it itself, after checking the caller."""
+    schema = {"$ref": "#/components/schemas/CodecPayloads"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": errors.ErrorResponse, "description": "No valid API key."},
+    403: {"model": errors.ErrorResponse, "description": "Only customer-service and audit keys use the codec."},
+    422: {"model": errors.ErrorResponse,
+          "description": "Not a `Payloads` document, or a payload that cannot be opened; `fields` says which."},
+}
+
+
+def _invalid(field: str, reason: str) -> errors.ApiError:
+    return errors.ApiError(422, "validation_error", f"invalid request: {field}: {reason}",
+                           [errors.FieldProblem(field=field, reason=reason)])
+
+
+async def _payloads(request: Request) -> list[Payload]:
     try:
-        return json_format.Parse(await request.body(), Payloads(), ignore_unknown_fields=True)
+        document = CodecPayloads.model_validate_json(await request.body() or b"null")
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    try:
+        return list(json_format.ParseDict(document.model_dump(), Payloads()).payloads)
     except json_format.ParseError as error:
-        raise errors.ApiError(422, "validation_error", f"not a Payloads document: {error}") from None
+        raise _invalid("payloads", f"not valid payloads: {error}") from None
 
 
-def _answer(payloads: list) -> dict:
-    return json_format.MessageToDict(Payloads(payloads=payloads))
+def _answer(payloads: list[Payload]) -> CodecPayloads:
+    return CodecPayloads.model_validate(json_format.MessageToDict(Payloads(payloads=payloads)))
 
 
-@router.post("/decode", responses={401: {"model": errors.ErrorResponse}, 403: {"model": errors.ErrorResponse}})
-async def decode(request: Request, caller: CallerDep, services: ServicesDep) -> dict:
+@router.post(
+    "/decode",
+    response_model=CodecPayloads,
+    responses={**ERRORS, 200: {"description": "The payloads, opened.",
+                               "content": {"application/json": {"example": _OPENED_EXAMPLE}}}},
+    openapi_extra=_body(_SEALED_EXAMPLE),
+)
+async def decode(request: Request, caller: CallerDep, services: ServicesDep) -> CodecPayloads:
     """Open sealed payloads: `{"payloads": [{"metadata": {...}, "data": "<base64>"}]}` in, the same shape out."""
     if caller.role not in MAY_DECODE:
         raise errors.forbidden("only customer-service and audit keys may read decrypted payloads")
-    payloads = await _payloads(request)
-    return _answer(await services.temporal.data_converter.payload_codec.decode(payloads.payloads))
+    codec = services.temporal.data_converter.payload_codec
+    opened = []
+    for index, payload in enumerate(await _payloads(request)):
+        try:
+            opened += await codec.decode([payload])
+        except (InvalidTag, ValueError, UnicodeDecodeError, DecodeError, binascii.Error):
+            # A payload sealed with a key this process lacks, tampered with, or not sealed by us at all.
+            raise _invalid(f"payloads.{index}", "cannot be opened with the codec keys of this service") from None
+    return _answer(opened)
 
 
-@router.post("/encode", responses={401: {"model": errors.ErrorResponse}, 403: {"model": errors.ErrorResponse}})
-async def encode(request: Request, caller: CallerDep, services: ServicesDep) -> dict:
+@router.post(
+    "/encode",
+    response_model=CodecPayloads,
+    responses={**ERRORS, 200: {"description": "The payloads, sealed with the active key.",
+                               "content": {"application/json": {"example": _SEALED_EXAMPLE}}}},
+    openapi_extra=_body(_OPENED_EXAMPLE),
+)
+async def encode(request: Request, caller: CallerDep, services: ServicesDep) -> CodecPayloads:
     """Seal payloads (the UI uses this to send a signal or update with a typed-in body)."""
     if caller.role not in MAY_DECODE:
         raise errors.forbidden("only customer-service and audit keys may use the codec")
     payloads = await _payloads(request)
-    return _answer(await services.temporal.data_converter.payload_codec.encode(payloads.payloads))
+    return _answer(await services.temporal.data_converter.payload_codec.encode(payloads))

@@ -1,8 +1,9 @@
 """Intake: channels and the customer-service team submit cases."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
+from temporalio.service import RPCError
 
 from api import errors
 from api.deps import CallerDep, ServicesDep
@@ -17,13 +18,22 @@ router = APIRouter(prefix="/v1/cases", tags=["intake"])
 INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CaseCreated,
-    responses={**ERRORS, 429: {"model": errors.ErrorResponse, "description": "Too many submissions; see Retry-After."},
-               413: {"model": errors.ErrorResponse, "description": "The request body is too large."}, 200: {"model": CaseCreated, "description": "A retry: the case this submission already made."}},
-)
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": CaseCreated, "description": "A retry: the case this submission already made."},
+    401: ERRORS[401],
+    403: ERRORS[403],
+    413: {"model": errors.ErrorResponse, "description": "The request body is too large."},
+    422: {"model": errors.ErrorResponse,
+          "description": "Invalid body (`fields` names each bad field), a complaint without a civil ID, or a "
+                         "`channel_ref` / `Idempotency-Key` already used for a different submission."},
+    429: {"model": errors.ErrorResponse, "description": "Too many submissions from this key; see `Retry-After`."},
+    503: {"model": errors.ErrorResponse,
+          "description": "The case engine did not answer; retry. With the same `channel_ref` or "
+                         "`Idempotency-Key`, the retry gets the case this attempt began."},
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseCreated, responses=RESPONSES)
 async def submit_case(
     submission: CaseCreate,
     caller: CallerDep,
@@ -42,8 +52,15 @@ async def submit_case(
     """
     if caller.role not in INTAKE_ROLES:
         raise errors.forbidden("only channel and customer-service keys submit cases")
+    if idempotency_key is not None and "\x00" in idempotency_key:
+        reason = "contains a NUL character, which is not allowed"
+        raise errors.ApiError(422, "validation_error", f"invalid request: Idempotency-Key: {reason}",
+                              [errors.FieldProblem(field="Idempotency-Key", reason=reason)])
     _keep_pace(request, caller.key_id)
-    accepted = await accept_submission(services, submission, caller, idempotency_key)
+    try:
+        accepted = await accept_submission(services, submission, caller, idempotency_key)
+    except RPCError:
+        raise errors.ApiError(503, "temporal_unavailable", "the case engine did not answer; try again") from None
     if not accepted.created:
         response.status_code = status.HTTP_200_OK
     return CaseCreated(

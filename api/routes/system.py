@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import CallerDep, ServicesDep
+from api.errors import ErrorResponse
 from api.schemas import DepartmentPublic, Health
 
 router = APIRouter(tags=["system"])
@@ -39,7 +40,11 @@ async def health(services: ServicesDep):
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
 
-@router.get("/v1/departments", response_model=list[DepartmentPublic])
+@router.get(
+    "/v1/departments",
+    response_model=list[DepartmentPublic],
+    responses={401: {"model": ErrorResponse, "description": "No valid API key."}},
+)
 async def departments(_: CallerDep, services: ServicesDep) -> list[DepartmentPublic]:
     """The departments of the policy file, with their Arabic and English names."""
     return [

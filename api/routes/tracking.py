@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from temporalio.service import RPCError
@@ -46,6 +46,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "The case's state does not allow the action."},
     422: {"model": ErrorResponse, "description": "Invalid body; `fields` names each bad field."},
     429: {"model": ErrorResponse, "description": "Too many wrong codes from this address; see `Retry-After`."},
+}
+# The actions go to the case's workflow, which may not answer in time.
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    503: {"model": ErrorResponse, "description": "The case engine did not answer; nothing was recorded, try again."},
 }
 
 # The same body whatever was wrong, so that it tells nothing about which references exist.
@@ -134,11 +139,20 @@ class TrackingView(BaseModel):
 
 
 class RatingBody(StrictBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"score": 5, "comment": "A clear answer, and on time."}]}
+    )
+
     score: Annotated[int, Field(strict=True, ge=1, le=5, description="1 (poor) to 5 (excellent).")]
     comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = None
 
 
 class RatingPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reference": "C-2026-000123", "score": 5, "comment": "A clear answer, and on time.",
+         "created_at": "2026-03-12T08:41:07Z"},
+    ]})
+
     reference: str
     score: int
     comment: str | None
@@ -302,13 +316,44 @@ def _submitter() -> Actor:
 # ---------------------------------------------------------------- routes
 
 
+def example_view() -> dict[str, Any]:
+    """For the OpenAPI document: a complaint being studied, after one question its submitter answered."""
+    steps = [
+        ("2026-03-01T05:12:40Z", "received", None),
+        ("2026-03-01T06:02:11Z", "triage", None),
+        ("2026-03-02T04:50:00Z", "request_info", "At which office did you apply, and on what date?"),
+        ("2026-03-02T09:15:31Z", "submitter_info", None),
+    ]
+    return {
+        "reference": "C-2026-000123",
+        "kind": "complaint",
+        "status": "with_department",
+        "status_text": STATUS_WORDS[Status.WITH_DEPARTMENT].model_dump(),
+        "received_at": "2026-03-01T05:12:40Z",
+        "answer_due": "2026-03-09T10:30:00Z",
+        "question": None,
+        "info_due": None,
+        "answer": None,
+        "contest_due": None,
+        "rejection_reason": None,
+        "closed_at": None,
+        "can_answer": False,
+        "can_contest": False,
+        "can_rate": False,
+        "steps": [
+            {"at": at, "step": STEP_WORDS[action][0], "text": STEP_WORDS[action][1].model_dump(), "note": note}
+            for at, action, note in steps
+        ],
+    }
+
+
 @router.get("/{reference}", response_model=TrackingView, responses=ERRORS)
 async def track(reference: str, case: TrackedCase, services: ServicesDep) -> TrackingView:
     """Where the case stands and its steps so far, in Arabic and English."""
     return await _read(services, case.reference)
 
 
-@router.post("/{reference}/info", response_model=TrackingView, responses=ERRORS)
+@router.post("/{reference}/info", response_model=TrackingView, responses=ACTION_ERRORS)
 async def answer_question(
     reference: str, body: SubmitterInfoBody, case: TrackedCase, services: ServicesDep
 ) -> TrackingView:
@@ -317,7 +362,7 @@ async def answer_question(
     return await _read(services, case.reference, view)
 
 
-@router.post("/{reference}/contest", response_model=TrackingView, responses=ERRORS)
+@router.post("/{reference}/contest", response_model=TrackingView, responses=ACTION_ERRORS)
 async def contest_answer(reference: str, body: ContestBody, case: TrackedCase, services: ServicesDep) -> TrackingView:
     """Contest the answer within the contest window; the case reopens with the Director General."""
     view = await send_update(services, case.reference, CaseWorkflow.contest, ContestRequest(_submitter(), body.reason))

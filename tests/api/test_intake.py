@@ -19,7 +19,11 @@ async def test_a_complaint_becomes_a_case_with_a_running_workflow(api, keys, tem
     assert len(created["tracking_code"]) >= 20
     assert created["answer_due"] > created["department_due"]
 
-    case = await eventually(lambda: read_case(api, keys.cs_agent, created["reference"]))
+    async def recorded():
+        case = await read_case(api, keys.cs_agent, created["reference"])
+        return case if case["timeline"] else None
+
+    case = await eventually(recorded)
     assert case["status"] in {"received"}
     assert case["subject"] == "Renewal delayed"
     assert case["timeline"][0]["action"] == "received"

@@ -226,7 +226,6 @@ async def test_a_priority_change_moves_a_reports_deadlines(api, keys):
 @pytest.mark.parametrize(
     ("role", "action", "body", "reason"),
     [
-        ("department", "reply", {"summary": "x"}, "not routed to the caller's department"),
         ("director_general", "reply", {"summary": "x"}, "only once it is escalated"),
         ("cs_agent", "respond", {"message": "x"}, "cannot respond a case that is with_department"),
         ("auditor", "triage", {"department": DEPARTMENT}, "may not triage"),

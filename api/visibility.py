@@ -1,0 +1,61 @@
+"""Who may see which case: one rule, as a test on a case row and as the same test in SQL for lists.
+
+- `cs_agent`, `director_general`, `auditor`: every case;
+- `department`: the cases routed to its own department (`cases.department`);
+- `channel`: the cases it submitted (`cases.submitted_by_key`);
+- `admin`: none (it manages keys and departments, not case content).
+
+A caller who may not see a case is told it does not exist (404), on reads and on actions alike.
+Apart from that, the submitter's identity on a report is for the customer-service team, the
+auditors and the submitting channel only.
+"""
+
+from sqlalchemy import ColumnElement, false, true
+
+from api.auth import Caller
+from domain.kinds import REFERENCE_PREFIX, Kind, Role
+from store.models import CaseRecord
+
+SEES_EVERY_CASE = frozenset({Role.CS_AGENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
+# Roles that read case content at all; any other (admin) is refused with 403 on the case routes.
+READS_CASES = SEES_EVERY_CASE | {Role.DEPARTMENT, Role.CHANNEL}
+
+
+def reads_cases(caller: Caller) -> bool:
+    return caller.role in READS_CASES
+
+
+def sees_every_case(caller: Caller) -> bool:
+    return caller.role in SEES_EVERY_CASE
+
+
+def may_see(caller: Caller, case: CaseRecord) -> bool:
+    """Whether `caller` may see this case; the same rule as `visible_to`, row by row."""
+    if caller.role in SEES_EVERY_CASE:
+        return True
+    if caller.role == Role.DEPARTMENT:
+        return caller.department is not None and case.department == caller.department
+    if caller.role == Role.CHANNEL:
+        return case.submitted_by_key is not None and case.submitted_by_key == str(caller.key_id)
+    return False
+
+
+def visible_to(caller: Caller) -> ColumnElement[bool]:
+    """The SQL condition on `cases` that keeps exactly the rows `may_see` allows."""
+    if caller.role in SEES_EVERY_CASE:
+        return true()
+    if caller.role == Role.DEPARTMENT and caller.department is not None:
+        return CaseRecord.department == caller.department
+    if caller.role == Role.CHANNEL:
+        return CaseRecord.submitted_by_key == str(caller.key_id)
+    return false()
+
+
+def may_see_submitter(caller: Caller, *, kind: str, reference: str) -> bool:
+    """The identity of whoever files a report is never shown to a department or the Director General.
+
+    A case filed as a report keeps its `R-` reference when triage makes it a complaint: it stays hidden then too.
+    """
+    filed_as_report = reference.startswith(f"{REFERENCE_PREFIX[Kind.REPORT]}-")
+    is_report = kind == Kind.REPORT or filed_as_report
+    return not (is_report and caller.role in {Role.DEPARTMENT, Role.DIRECTOR_GENERAL})
