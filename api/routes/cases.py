@@ -95,7 +95,7 @@ async def list_cases(
     status: Status | None = None,
     kind: Kind | None = None,
     department: Annotated[str | None, Query(max_length=40, description="A department code of the policy.")] = None,
-    escalation_level: Annotated[int | None, Query(ge=1)] = None,
+    escalation_level: Annotated[int | None, Query(ge=1, le=2)] = None,
     breached: bool | None = None,
     due_before: Annotated[
         IsoInstant | None, Query(description="Only cases whose answer is due before this ISO 8601 instant.")
@@ -150,7 +150,9 @@ def _encode_cursor(answer_due: datetime, reference: str) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         due, reference = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return _aware(datetime.fromisoformat(due)), str(reference)
+        if not isinstance(reference, str) or "\x00" in reference:
+            raise ValueError("not a reference")
+        return _aware(datetime.fromisoformat(due)), reference
     except (ValueError, TypeError, binascii.Error):
         raise errors.ApiError(422, "validation_error", "invalid request: cursor: not a cursor this API gave",
                               [errors.FieldProblem(field="cursor", reason="not a cursor this API gave")]) from None
