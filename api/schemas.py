@@ -84,11 +84,12 @@ class SubmitterPublic(BaseModel):
     phone: str | None
 
 
-class CasePublic(BaseModel):
+class CaseSummary(BaseModel):
+    """A case in a list: where it stands and when it is due; no personal data, no description."""
+
     reference: str
     kind: Kind
     channel: Channel
-    channel_ref: str | None
     status: Status
     priority: Priority | None
     department: str | None
@@ -97,6 +98,12 @@ class CasePublic(BaseModel):
     received_at: datetime
     department_due: datetime
     answer_due: datetime
+
+
+class CasePublic(CaseSummary):
+    """One case in full, for those who may see it: the summary plus its content and timeline."""
+
+    channel_ref: str | None
     closed_at: datetime | None = None
     closed_reason: str | None = None
     policy_version: str
@@ -151,22 +158,6 @@ class CloseBody(StrictBody):
 
 class ContestBody(StrictBody):
     reason: _text(2000)
-
-
-class CaseSummary(BaseModel):
-    """A case in a list: where it stands and when it is due; no personal data, no description."""
-
-    reference: str
-    kind: Kind
-    channel: Channel
-    status: Status
-    priority: Priority | None
-    department: str | None
-    escalation_level: int
-    breached: bool
-    received_at: datetime
-    department_due: datetime
-    answer_due: datetime
 
 
 class CaseList(BaseModel):
