@@ -110,6 +110,8 @@ class Policy:
     contest_window_days: int = 5
     reopen_answer_days: int = 3
     anonymous_reports: bool = True
+    # Calendar days after closure that a case keeps its submitter's personal data.
+    personal_data_retention_days: int = 365
     departments: tuple[Department, ...] = ()
     routing: tuple[RoutingRule, ...] = ()
     # Declared holidays the `holidays` package does not know (e.g. announced Eid dates).
@@ -296,6 +298,7 @@ def _build_policy(root: _Table) -> Policy:
     calendar = root.table("calendar")
     times = root.table("response_times")
     handling = root.table("case_handling")
+    retention = root.table("retention")
     departments = _departments(root)
     routing = _routing(root, {d.code for d in departments})
     policy = Policy(
@@ -313,11 +316,12 @@ def _build_policy(root: _Table) -> Policy:
         contest_window_days=handling.positive_int("contest_window_days"),
         reopen_answer_days=handling.positive_int("reopen_answer_days"),
         anonymous_reports=handling.boolean("anonymous_reports"),
+        personal_data_retention_days=retention.positive_int("personal_data_days"),
         departments=departments,
         routing=routing,
     )
     _check_overrides(calendar, policy)
-    for table in (calendar, times, handling, root):
+    for table in (calendar, times, handling, retention, root):
         table.finish()
     return policy
 

@@ -47,6 +47,10 @@ class CaseRecord(SQLModel, table=True):
     last_step: int = 0
     # The API key whose submission made the case (its id, as in the timeline's actor label): a channel reads its own.
     submitted_by_key: str | None = Field(default=None, max_length=40, index=True)
+    # The language the submitter is written to in: "ar" (the default) or "en".
+    language: str = Field(default="ar", max_length=2)
+    # When the retention workflow erased the submitter's personal data; the case and its numbers stay.
+    personal_data_erased_at: datetime | None = _utc_column(nullable=True)
 
 
 class TimelineEntry(SQLModel, table=True):
@@ -90,8 +94,42 @@ class OutboxMessage(SQLModel, table=True):
     recipient: str = Field(max_length=40)
     template: str = Field(max_length=40)
     context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # pending until delivery has run; then sent, failed (some transport failed) or no_contact.
     status: str = Field(default="pending", max_length=20)
     created_at: datetime = _utc_column(nullable=False)
+    updated_at: datetime | None = _utc_column(nullable=True)
+
+
+class Delivery(SQLModel, table=True):
+    """One message on one transport (email, sms, callback): sent at most once, or failed with the reason."""
+
+    __tablename__ = "deliveries"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
+    transport: str = Field(max_length=20)
+    idempotency_key: str = Field(max_length=160, unique=True)
+    # pending, sending, sent or failed.
+    status: str = Field(max_length=20, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = _utc_column(nullable=True)
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class DepartmentEntry(SQLModel, table=True):
+    """The live directory of departments: names and the address their staff are told at (seeded from the policy)."""
+
+    __tablename__ = "departments"
+
+    code: str = Field(primary_key=True, max_length=40)
+    name_ar: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    customer_service: bool = False
+    active: bool = True
+    updated_at: datetime = _utc_column(nullable=False)
 
 
 class ApiKey(SQLModel, table=True):

@@ -51,6 +51,9 @@ contest_window_days = 5
 reopen_answer_days = 3
 anonymous_reports = true
 
+[retention]
+personal_data_days = 365
+
 [[departments]]
 code = "CS"
 name_ar = "دائرة خدمة المراجعين"
