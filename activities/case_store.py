@@ -6,7 +6,7 @@ from temporalio import activity
 
 from store.db import Database
 from store.models import CaseRecord, OutboxMessage, TimelineEntry
-from workflows.messages import CaseIntake, StepRecord
+from workflows.messages import CaseIntake, StepRecord, message_key
 
 
 # Core tables, not ORM entities: these hot-path statements skip the ORM's bulk-persistence layer,
@@ -49,6 +49,7 @@ class CaseStore:
             updated_at=intake.received_at,
             last_step=0,
             submitted_by_key=intake.actor.key_id or None,
+            language=intake.language,
         )
         async with self._database.transaction() as session:
             await session.exec(insert(CASES).values(**row).on_conflict_do_nothing(index_elements=["reference"]))
@@ -79,7 +80,7 @@ class CaseStore:
                     insert(OUTBOX)
                     .values(
                         reference=record.reference,
-                        message_key=f"{record.step_key}-{number}-{message.template}",
+                        message_key=message_key(record.step_key, number, message.template),
                         recipient=message.recipient,
                         template=message.template,
                         context=message.context,

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from core.settings import get_settings
 from domain.kinds import Role
@@ -31,13 +32,22 @@ def _api(_: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
 
 
+def _mailsink(args: argparse.Namespace) -> None:
+    from core.mailsink import run_mailsink
+
+    run_mailsink(args.folder, args.host, args.port)
+
+
 def _migrate(_: argparse.Namespace) -> None:
     from core.temporal import connect_when_ready, ensure_search_attributes
-    from store.migrate import upgrade_to_head
+    from domain.policy import load_policy
+    from store.migrate import seed_departments, upgrade_to_head
 
     settings = get_settings()
     upgrade_to_head(settings.resolved_database_url())
     print("database schema is up to date")
+    seeded = seed_departments(settings.resolved_database_url(), load_policy(settings.policy_path).departments)
+    print(f"departments added from the policy: {', '.join(seeded) if seeded else 'none missing'}")
     added = asyncio.run(_register_search_attributes(settings, connect_when_ready, ensure_search_attributes))
     print(f"search attributes registered: {', '.join(added) if added else 'all present'}")
     # A short-lived Temporal client can abort Python while it finalizes, after the work is done
@@ -87,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations and register search attributes").set_defaults(
         run=_migrate
     )
+    mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
+    mailsink.add_argument("--folder", type=Path, default=Path(".data/mail"))
+    mailsink.add_argument("--host", default="127.0.0.1")
+    mailsink.add_argument("--port", type=int, default=8025)
+    mailsink.set_defaults(run=_mailsink)
     apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(dest="apikey_command", required=True)
     create = apikey.add_parser("create", help="create a key and print it as the last line")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])

@@ -13,8 +13,9 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from core.embedded import EmbeddedPostgres, TemporalDevServer
+from core.embedded import EmbeddedPostgres, TemporalDevServer, free_port, wait_for_port
 from core.settings import Settings
 
 RESTART_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
@@ -94,6 +95,7 @@ class DevStack:
         self.children: list[Child] = []
         self.stopping = asyncio.Event()
         self.env = dict(os.environ)
+        self.mail_folder: Path | None = None
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -118,6 +120,8 @@ class DevStack:
         if not settings.temporal_address:
             await self._start_temporal()
         await self._migrate()
+        if not settings.smtp_host:
+            await self._start_mailsink()
         child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
         for part in ("worker", "api"):
             await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env))
@@ -160,6 +164,16 @@ class DevStack:
                                 temporal.popen_kwargs(), temporal.wait_ready))
         self.env["TEMPORAL_ADDRESS"] = temporal.address
 
+    async def _start_mailsink(self) -> None:
+        """No SMTP server configured: email goes to a local one that keeps .eml files in the data dir."""
+        port = free_port()
+        folder = self.settings.data_dir.resolve() / "mail"
+        argv = [sys.executable, "-m", "core.cli", "mailsink", "--folder", str(folder), "--port", str(port)]
+        await self._start(Child("mailsink", argv, {**self.env, "PYTHONUNBUFFERED": "1"},
+                                wait_ready=lambda: wait_for_port("127.0.0.1", port, timeout=30)))
+        self.env.update(COMPLAINTS_SMTP_HOST="127.0.0.1", COMPLAINTS_SMTP_PORT=str(port), COMPLAINTS_SMTP_STARTTLS="false")
+        self.mail_folder = folder
+
     async def _migrate(self) -> None:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.cli", "migrate", env=self.env)
         if await process.wait() != 0:
@@ -180,6 +194,8 @@ class DevStack:
             say(f"Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}")
         say(f"Temporal      {self.env.get('TEMPORAL_ADDRESS')}  namespace {settings.temporal_namespace}")
         say(f"data          {settings.data_dir.resolve()}")
+        if self.mail_folder:
+            say(f"email         kept as .eml files in {self.mail_folder}")
         say("create a key: complaints apikey create --role channel --name web-portal")
         say("Ctrl-C stops everything")
 

@@ -21,6 +21,8 @@ class Action(StrEnum):
     RESPOND = "respond"
     CLOSE = "close"
     CONTEST = "contest"
+    # Level 2: the Director General directs a department (its own or another) on an escalated case.
+    INSTRUCT = "instruct"
 
 
 # The submitter acts through the public tracking endpoints, not with an API key.
@@ -62,6 +64,7 @@ RULES: dict[Action, Rule] = {
     Action.CONTEST: Rule(
         frozenset({Status.RESPONDED}), frozenset({Role.CHANNEL, Role.CS_AGENT, SUBMITTER}), Status.WITH_DEPARTMENT
     ),
+    Action.INSTRUCT: Rule(_OPEN_FOR_HANDLING, frozenset({Role.DIRECTOR_GENERAL}), Status.WITH_DEPARTMENT),
 }
 
 
@@ -78,8 +81,14 @@ class CaseFacts:
     escalation_level: int
 
 
-def check_action(action: Action, case: CaseFacts, role: str, department: str | None) -> None:
-    """Raise ActionRefused, with a reason a person can read, unless the action is allowed."""
+def check_action(
+    action: Action, case: CaseFacts, role: str, department: str | None, *, old_rules: bool = False
+) -> None:
+    """Raise ActionRefused, with a reason a person can read, unless the action is allowed.
+
+    old_rules: the rules before customer service lost the reply on escalated cases, for replaying
+    cases that ran under them.
+    """
     rule = RULES[action]
     if case.status in FINAL_STATUSES:
         raise ActionRefused(f"the case is {case.status}; no further action is possible")
@@ -92,3 +101,6 @@ def check_action(action: Action, case: CaseFacts, role: str, department: str | N
         raise ActionRefused("the case is not routed to the caller's department")
     if role == Role.DIRECTOR_GENERAL and case.escalation_level < 2:
         raise ActionRefused("the Director General acts on a case only once it is escalated")
+    # Level 2 of the policy: once escalated, the reply is the Director General's (or the department's).
+    if action == Action.REPLY and role == Role.CS_AGENT and case.escalation_level >= 2 and not old_rules:
+        raise ActionRefused("once a case is escalated, the reply is the Director General's or the department's")

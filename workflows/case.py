@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.kinds import FINAL_STATUSES, Kind, Priority, Status
@@ -28,8 +28,11 @@ with workflow.unsafe.imports_passed_through():
         ContestRequest,
         DeadlineRequest,
         DepartmentDeadlines,
+        DeliveryFailure,
+        DeliveryRequest,
         DepartmentReply,
         InfoRequest,
+        Instruction,
         Notification,
         PauseExtension,
         PauseExtensionResult,
@@ -41,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TriageRequest,
         WorkingDaysRequest,
         WorkingDaysResult,
+        message_key,
     )
 
 CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
@@ -57,6 +61,20 @@ CASE_SEARCH_ATTRIBUTES = (CASE_KIND, CASE_STATUS, CASE_DEPARTMENT, CASE_CHANNEL,
 # that needs them, which halves the tasks per step and keeps escalations on time under a burst.
 STEP_TIMEOUT = timedelta(seconds=30)
 STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+
+# Messages go out as regular activities: a mail server or gateway may be down for a while, and the
+# case goes on meanwhile. About 30 minutes of retries, then the message is marked failed.
+DELIVERY_TIMEOUT = timedelta(seconds=45)
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=10,
+)
+
+# Changes to what a running case does, named for workflow.patched (never reuse or remove one while cases run).
+PATCH_DELIVERY = "deliver-notifications"
+PATCH_ESCALATED_REPLY = "escalated-reply-is-not-customer-services"
 
 ACTION_REFUSED = "ActionRefused"
 RECEIVED_STEP = "received"
@@ -124,6 +142,8 @@ class CaseWorkflow:
         )
         # Handlers that run activities take turns, so each step sees the state the last one left.
         self._lock = asyncio.Lock()
+        # Messages on their way; the workflow ends only when the last one is delivered or marked failed.
+        self._deliveries: set[asyncio.Task] = set()
 
     # ---------------------------------------------------------------- the case's life
 
@@ -134,6 +154,7 @@ class CaseWorkflow:
         while self._state.status not in FINAL_STATUSES:
             await self._wait_for_next_event()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: not self._deliveries)
         return self.view()
 
     async def _wait_for_next_event(self) -> None:
@@ -347,6 +368,19 @@ class CaseWorkflow:
             notifications=[self._to_submitter("answer", message=request.message)],
         )
 
+    async def _instruct(self, request: Instruction) -> None:
+        state = self._state
+        from_status = state.status
+        state.department = request.department or state.department
+        state.status = Status.WITH_DEPARTMENT
+        await self._record_step(
+            Action.INSTRUCT,
+            request.actor,
+            from_status=from_status,
+            detail={"department": state.department, "instruction": request.instruction},
+            notifications=[self._to_department("instruction", instruction=request.instruction)],
+        )
+
     async def _close_on_acceptance(self, request: CloseRequest) -> None:
         await self._close("accepted", request.actor, "closure")
 
@@ -370,16 +404,16 @@ class CaseWorkflow:
 
     # ---------------------------------------------------------------- updates, signals, query
 
-    def _validate(self, action: Action, actor: Actor) -> None:
+    def _validate(self, action: Action, actor: Actor, *, replaying_old_rules: bool = False) -> None:
         try:
-            check_action(action, self._facts(), actor.role, actor.department)
+            check_action(action, self._facts(), actor.role, actor.department, old_rules=replaying_old_rules)
         except ActionRefused as refused:
             raise ApplicationError(str(refused), type=ACTION_REFUSED, non_retryable=True) from None
 
     async def _act(self, action: Action, request) -> CaseView:
         async with self._lock:
             # The validator ran before the lock; another handler may have changed the case since.
-            self._validate(action, request.actor)
+            self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
             self._check_request(action, request)
             await self._performers[action](self, request)
         return self.view()
@@ -387,7 +421,7 @@ class CaseWorkflow:
     async def _act_on_signal(self, action: Action, request) -> None:
         async with self._lock:
             try:
-                self._validate(action, request.actor)
+                self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
                 self._check_request(action, request)
             except ApplicationError as refused:
                 await self._record_step(
@@ -397,8 +431,16 @@ class CaseWorkflow:
                 return
             await self._performers[action](self, request)
 
+    def _under_old_rules(self, action: Action, actor: Actor) -> bool:
+        """True while replaying a case that ran before customer service lost the reply on escalated cases."""
+        if action != Action.REPLY or actor.role != "cs_agent" or self._state.escalation_level < 2:
+            return False
+        return not workflow.patched(PATCH_ESCALATED_REPLY)
+
     def _check_request(self, action: Action, request) -> None:
         """Refuse values the policy does not know (a signal from an operator skips the API's validation)."""
+        if action == Action.INSTRUCT:
+            self._check_instruction(request)
         if action != Action.TRIAGE:
             return
         problems = []
@@ -411,6 +453,15 @@ class CaseWorkflow:
         if problems:
             raise ApplicationError("; ".join(problems), type=ACTION_REFUSED, non_retryable=True)
 
+    def _check_instruction(self, request: Instruction) -> None:
+        codes = self._intake.department_codes
+        if request.department and codes and request.department not in codes:
+            raise ApplicationError(f"unknown department {request.department!r}", type=ACTION_REFUSED, non_retryable=True)
+        if not (request.department or self._state.department):
+            raise ApplicationError(
+                "the case has no department yet; name the department to instruct", type=ACTION_REFUSED, non_retryable=True
+            )
+
     _performers = {
         Action.TRIAGE: _triage,
         Action.REJECT: _reject,
@@ -420,6 +471,7 @@ class CaseWorkflow:
         Action.RESPOND: _respond,
         Action.CLOSE: _close_on_acceptance,
         Action.CONTEST: _reopen_on_contest,
+        Action.INSTRUCT: _instruct,
     }
 
     @workflow.update
@@ -487,6 +539,15 @@ class CaseWorkflow:
     def _validate_contest(self, request: ContestRequest) -> None:
         self._validate(Action.CONTEST, request.actor)
 
+    @workflow.update
+    async def instruct(self, request: Instruction) -> CaseView:
+        return await self._act(Action.INSTRUCT, request)
+
+    @instruct.validator
+    def _validate_instruct(self, request: Instruction) -> None:
+        self._validate(Action.INSTRUCT, request.actor)
+        self._check_request(Action.INSTRUCT, request)
+
     # The same actions as signals: for operators in the Temporal UI or CLI, and channels that push.
     @workflow.signal(name="triage_signal")
     async def triage_signal(self, request: TriageRequest) -> None:
@@ -519,6 +580,10 @@ class CaseWorkflow:
     @workflow.signal(name="contest_signal")
     async def contest_signal(self, request: ContestRequest) -> None:
         await self._act_on_signal(Action.CONTEST, request)
+
+    @workflow.signal(name="instruct_signal")
+    async def instruct_signal(self, request: Instruction) -> None:
+        await self._act_on_signal(Action.INSTRUCT, request)
 
     @workflow.query
     def view(self) -> CaseView:
@@ -616,6 +681,34 @@ class CaseWorkflow:
             "record_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
         self._publish_for_operators()
+        if record.notifications and workflow.patched(PATCH_DELIVERY):
+            for number, message in enumerate(record.notifications):
+                self._start_delivery(message_key(record.step_key, number, message.template), message.template)
+
+    def _start_delivery(self, key: str, template: str) -> None:
+        """Send a message in the background: the case does not wait for a mail server."""
+        task = asyncio.create_task(self._deliver(key, template))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, key: str, template: str) -> None:
+        request = DeliveryRequest(self._intake.reference, key)
+        try:
+            await workflow.execute_activity(
+                "deliver_message",
+                request,
+                start_to_close_timeout=DELIVERY_TIMEOUT,
+                retry_policy=DELIVERY_RETRY,
+                summary=f"deliver {template}",
+            )
+        except ActivityError as failed:
+            reason = failed.cause.message if isinstance(failed.cause, ApplicationError) else str(failed.cause or failed)
+            await workflow.execute_local_activity(
+                "record_delivery_failure",
+                DeliveryFailure(request.reference, key, reason),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STEP_RETRY,
+            )
 
     def _snapshot(self) -> CaseSnapshot:
         state = self._state
@@ -664,6 +757,7 @@ class CaseWorkflow:
                 "kind": state.kind,
                 "status": str(state.status),
                 "answer_due": state.answer_due.isoformat(),
+                "department_due": state.department_due.isoformat(),
                 **context,
             },
         )
@@ -671,9 +765,9 @@ class CaseWorkflow:
     def _to_submitter(self, template: str, **context) -> Notification:
         return self._to("submitter", template, **context)
 
-    def _to_department(self, template: str) -> Notification:
+    def _to_department(self, template: str, **context) -> Notification:
         department = self._state.department
-        return self._to(f"department:{department}" if department else "customer_service", template)
+        return self._to(f"department:{department}" if department else "customer_service", template, **context)
 
 
 def initial_search_attributes(intake: CaseIntake) -> TypedSearchAttributes:

@@ -60,6 +60,8 @@ class CaseIntake:
     # The terms of every kind, so that a triage that changes the kind keeps this case's policy version.
     terms_by_kind: dict[str, CaseTerms] = field(default_factory=dict)
     department_codes: list[str] = field(default_factory=list)
+    # The language the submitter is written to in: "ar" (default) or "en".
+    language: str = "ar"
 
 
 # --- Messages from people (updates, and the same as signals) ---
@@ -106,6 +108,15 @@ class SubmitterResponse:
 @dataclass
 class CloseRequest:
     actor: Actor
+
+
+@dataclass
+class Instruction:
+    """The Director General directs a department (the case's own, or another one) on an escalated case."""
+
+    actor: Actor
+    instruction: str
+    department: str | None = None
 
 
 @dataclass
@@ -182,6 +193,28 @@ class StepRecord:
     @property
     def step_key(self) -> str:
         return f"{self.step:04d}-{self.action}"
+
+
+def message_key(step_key: str, number: int, template: str) -> str:
+    """Names a step's message in the outbox: the same step always names its messages the same way."""
+    return f"{step_key}-{number}-{template}"
+
+
+@dataclass
+class DeliveryRequest:
+    """Deliver one outbox message; the message and its addresses are read from the store, not carried here."""
+
+    reference: str
+    message_key: str
+
+
+@dataclass
+class DeliveryFailure:
+    """A message that could not be delivered after its retries, and why (no addresses, no text)."""
+
+    reference: str
+    message_key: str
+    reason: str
 
 
 @dataclass

@@ -1,0 +1,269 @@
+"""Delivery of the outbox: each message to each of its recipient's transports, once.
+
+A message (an outbox row) becomes one delivery row per transport. Before a transport is used, its
+row is claimed for this attempt of the activity; a row already sent is never sent again, so a retry
+after a crash or a failure on another transport sends only what is missing. The idempotency key of
+the row goes with the message (Message-ID, Idempotency-Key header) for receivers that deduplicate.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+from jinja2 import TemplateError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.messages import MessageRenderer
+from activities.transports import CallbackTransport, DeliveryFailed, EmailTransport, Envelope, SmsTransport
+from core.settings import Settings
+from store.db import Database
+from store.models import CaseRecord, Delivery, DepartmentEntry, OutboxMessage, TimelineEntry
+from workflows.messages import DeliveryFailure, DeliveryRequest
+
+log = logging.getLogger("complaints.delivery")
+
+CASES = CaseRecord.__table__
+OUTBOX = OutboxMessage.__table__
+DELIVERIES = Delivery.__table__
+DEPARTMENTS = DepartmentEntry.__table__
+TIMELINE = TimelineEntry.__table__
+
+DELIVERY_FAILED = "DeliveryFailed"
+_DIRECTOR_GENERAL = {"ar": "المدير العام", "en": "the Director General"}
+# The facts of a case a channel's callback carries besides the text; never personal data.
+_CALLBACK_FACTS = ("kind", "status", "answer_due")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One transport to one address."""
+
+    transport: str
+    address: str
+
+
+@dataclass
+class Plan:
+    """What one message needs: its text in the recipient's language, and where it still has to go."""
+
+    outbox_id: int
+    reference: str
+    message_key: str
+    template: str
+    language: str
+    context: dict
+    channel: str
+    channel_ref: str | None
+    routes: list[Route]
+
+
+class DeliveryActivities:
+    """Sends the messages the case workflow queued; every method is safe to retry."""
+
+    def __init__(self, database: Database, settings: Settings, renderer: MessageRenderer | None = None) -> None:
+        self._database = database
+        self._settings = settings
+        self._renderer = renderer or MessageRenderer(settings.templates_dir)
+        self._http = httpx.AsyncClient()
+        self._email = EmailTransport(settings)
+        self._sms = SmsTransport(settings, self._http)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    @activity.defn(name="deliver_message")
+    async def deliver_message(self, request: DeliveryRequest) -> None:
+        """Deliver one outbox message on every transport its recipient has; raise if any of them failed."""
+        plan = await self._plan(request)
+        if plan is None:
+            return
+        if not plan.routes:
+            await self._finish(plan.outbox_id, "no_contact")
+            return
+        rendered = self._render(plan)
+        failures = []
+        for route in plan.routes:
+            try:
+                await self._deliver_once(plan, route, rendered)
+            except DeliveryFailed as failure:
+                failures.append(failure)
+                await self._note_failure(request, route, failure)
+        if failures:
+            raise ApplicationError(
+                "; ".join(failure.reason for failure in failures),
+                type=DELIVERY_FAILED,
+                non_retryable=all(failure.permanent for failure in failures),
+            )
+        await self._finish(plan.outbox_id, "sent")
+
+    @activity.defn(name="record_delivery_failure")
+    async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
+        """After the last attempt: mark what was not sent as failed and put it on the case's timeline."""
+        now = datetime.now(timezone.utc)
+        async with self._database.transaction() as session:
+            outbox = (await session.exec(
+                select(OUTBOX.c.id, OUTBOX.c.template, OUTBOX.c.recipient)
+                .where(OUTBOX.c.reference == failure.reference, OUTBOX.c.message_key == failure.message_key)
+            )).first()
+            if outbox is None:
+                return
+            await session.exec(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.outbox_id == outbox.id, DELIVERIES.c.status != "sent")
+                .values(status="failed", updated_at=now)
+            )
+            await session.exec(update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status="failed", updated_at=now))
+            await session.exec(
+                insert(TIMELINE)
+                .values(
+                    reference=failure.reference,
+                    step_key=f"delivery-failed-{failure.message_key}"[:80],
+                    at=now,
+                    actor="system",
+                    action="delivery_failed",
+                    detail={"template": outbox.template, "recipient": outbox.recipient, "reason": failure.reason},
+                )
+                .on_conflict_do_nothing(index_elements=["reference", "step_key"])
+            )
+        log.warning("delivery of %s %s failed for good: %s", failure.reference, failure.message_key, failure.reason)
+
+    # ------------------------------------------------------------------ planning
+
+    async def _plan(self, request: DeliveryRequest) -> Plan | None:
+        """Read the message and its case, make its delivery rows; None when it was settled by an earlier attempt."""
+        now = datetime.now(timezone.utc)
+        async with self._database.transaction() as session:
+            row = (await session.exec(
+                select(OUTBOX, CASES.c.language, CASES.c.channel, CASES.c.channel_ref, CASES.c.submitter_email,
+                       CASES.c.submitter_phone, CASES.c.personal_data_erased_at)
+                .join(CASES, CASES.c.reference == OUTBOX.c.reference)
+                .where(OUTBOX.c.reference == request.reference, OUTBOX.c.message_key == request.message_key)
+            )).first()
+            if row is None:
+                # record_step writes the row before the workflow asks for delivery; its absence is a bug, not a wait.
+                raise ApplicationError(f"no outbox message {request.message_key} for {request.reference}",
+                                       type="MissingMessage", non_retryable=True)
+            if row.status in ("sent", "failed", "no_contact"):
+                return None
+            language, department_name, routes = await self._routes(session, row)
+            for route in routes:
+                await session.exec(
+                    insert(DELIVERIES)
+                    .values(outbox_id=row.id, reference=row.reference, transport=route.transport,
+                            idempotency_key=_idempotency_key(row.reference, row.message_key, route.transport),
+                            status="pending", updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                )
+        context = {**row.context, "department_name": department_name}
+        return Plan(row.id, row.reference, row.message_key, row.template, language, context, row.channel, row.channel_ref, routes)
+
+    async def _routes(self, session, row) -> tuple[str, str, list[Route]]:
+        """The language, the addressee's name for staff templates, and the transports for this recipient."""
+        settings = self._settings
+        recipient: str = row.recipient
+        if recipient == "submitter":
+            routes = []
+            if row.personal_data_erased_at is None:
+                if row.submitter_email and settings.smtp_host:
+                    routes.append(Route("email", row.submitter_email))
+                if row.submitter_phone and settings.sms_url:
+                    routes.append(Route("sms", row.submitter_phone))
+            if row.channel in settings.channel_callbacks:
+                routes.append(Route("callback", row.channel))
+            return row.language, "", routes
+        language = settings.staff_language
+        if recipient == "director_general":
+            address = settings.director_general_email
+            name = _DIRECTOR_GENERAL[language]
+        else:
+            department = await self._department(session, recipient)
+            address = department.email if department else None
+            name = (department.name_ar if language == "ar" else department.name_en) if department else recipient
+        routes = [Route("email", address)] if address and settings.smtp_host else []
+        return language, name, routes
+
+    async def _department(self, session, recipient: str):
+        if recipient == "customer_service":
+            condition = DEPARTMENTS.c.customer_service.is_(True)
+        else:
+            condition = DEPARTMENTS.c.code == recipient.removeprefix("department:")
+        return (await session.exec(select(DEPARTMENTS).where(condition))).first()
+
+    def _render(self, plan: Plan):
+        try:
+            return self._renderer.render(plan.template, plan.language, plan.context)
+        except (LookupError, TemplateError, ValueError) as error:
+            # A broken template cannot fix itself by retrying; the ministry fixes the file.
+            raise ApplicationError(f"template {plan.language}/{plan.template}: {type(error).__name__}: {error}"[:400],
+                                   type=DELIVERY_FAILED, non_retryable=True) from None
+
+    # ------------------------------------------------------------------ sending
+
+    async def _deliver_once(self, plan: Plan, route: Route, rendered) -> None:
+        key = _idempotency_key(plan.reference, plan.message_key, route.transport)
+        if not await self._claim(key):
+            return
+        envelope = Envelope(
+            address=route.address,
+            message=rendered,
+            idempotency_key=key,
+            reference=plan.reference,
+            template=plan.template,
+            facts={"channel_ref": plan.channel_ref, **{name: plan.context.get(name) for name in _CALLBACK_FACTS}},
+        )
+        await self._transport(route, plan).send(envelope)
+        async with self._database.transaction() as session:
+            now = datetime.now(timezone.utc)
+            await session.exec(
+                update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key)
+                .values(status="sent", sent_at=now, updated_at=now, last_error=None)
+            )
+
+    async def _claim(self, key: str) -> bool:
+        """Take the row for this attempt; False when it was sent already (checked before every send)."""
+        attempt = activity.info().attempt
+        async with self._database.transaction() as session:
+            claimed = await session.exec(
+                update(DELIVERIES)
+                # A row another attempt of this activity holds is free again once Temporal runs a later attempt.
+                .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status != "sent",
+                       DELIVERIES.c.attempts < attempt)
+                .values(status="sending", attempts=attempt, updated_at=datetime.now(timezone.utc))
+                .returning(DELIVERIES.c.id)
+            )
+            if claimed.first() is not None:
+                return True
+            status = (await session.exec(select(DELIVERIES.c.status).where(DELIVERIES.c.idempotency_key == key))).first()
+        if status is not None and status.status == "sent":
+            return False
+        raise ApplicationError("another attempt holds this delivery", type="DeliveryBusy")
+
+    def _transport(self, route: Route, plan: Plan):
+        if route.transport == "email":
+            return self._email
+        if route.transport == "sms":
+            return self._sms
+        return CallbackTransport(self._settings.channel_callbacks[plan.channel], self._http)
+
+    async def _note_failure(self, request: DeliveryRequest, route: Route, failure: DeliveryFailed) -> None:
+        key = _idempotency_key(request.reference, request.message_key, route.transport)
+        async with self._database.transaction() as session:
+            await session.exec(
+                update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status != "sent")
+                .values(status="pending", last_error=failure.reason[:500], updated_at=datetime.now(timezone.utc))
+            )
+
+    async def _finish(self, outbox_id: int, status: str) -> None:
+        async with self._database.transaction() as session:
+            await session.exec(
+                update(OUTBOX).where(OUTBOX.c.id == outbox_id)
+                .values(status=status, updated_at=datetime.now(timezone.utc))
+            )
+
+
+def _idempotency_key(reference: str, message_key: str, transport: str) -> str:
+    return f"{reference}.{message_key}.{transport}"

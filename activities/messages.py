@@ -1,0 +1,75 @@
+"""Messages for people, rendered from the Jinja2 templates in templates/messages (Arabic by default)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
+LANGUAGES = ("ar", "en")
+MUSCAT = ZoneInfo("Asia/Muscat")
+
+_KIND_NAMES = {
+    "ar": {"complaint": "الشكوى", "report": "البلاغ", "suggestion": "المقترح"},
+    "en": {"complaint": "complaint", "report": "report", "suggestion": "suggestion"},
+}
+_MUSCAT_SUFFIX = {"ar": "بتوقيت مسقط", "en": "Muscat time"}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body: str
+    sms: str
+    language: str
+
+
+class MessageRenderer:
+    """Renders a message's subject, body and SMS text in a language; the ministry's own folder wins over ours."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        folders = [str(override_dir)] if override_dir else []
+        loader = FileSystemLoader([*folders, str(SHIPPED_TEMPLATES)])
+        # One environment per language, because the filters speak the template's language.
+        self._environments = {language: self._environment(loader, language) for language in LANGUAGES}
+
+    @staticmethod
+    def _environment(loader: FileSystemLoader, language: str) -> Environment:
+        environment = Environment(
+            loader=loader,
+            undefined=StrictUndefined,  # a misspelt name fails loudly instead of leaving a gap in a letter
+            autoescape=False,  # plain text; the HTML part is escaped when it is built
+        )
+        environment.filters["muscat"] = lambda value: muscat_time(value, language)
+        environment.filters["kind_name"] = lambda kind: _KIND_NAMES[language].get(kind, kind)
+        return environment
+
+    def render(self, template: str, language: str, context: dict) -> RenderedMessage:
+        language = language if language in LANGUAGES else LANGUAGES[0]
+        try:
+            loaded = self._environments[language].get_template(f"{language}/{template}.txt")
+        except TemplateNotFound:
+            raise LookupError(f"no message template {language}/{template}.txt") from None
+        return RenderedMessage(
+            subject=" ".join(_block(loaded, "subject", context).split()),
+            # The body is the whole template: the layout's letter with this message's content in it.
+            body=loaded.render(context).strip() + "\n",
+            sms=" ".join(_block(loaded, "sms", context).split()),
+            language=language,
+        )
+
+
+def _block(loaded: Template, name: str, context: dict) -> str:
+    """One block of the message itself (its subject or SMS text), rendered on its own."""
+    if name not in loaded.blocks:
+        raise LookupError(f"message template {loaded.name} has no block {name!r}")
+    return "".join(loaded.blocks[name](loaded.new_context(dict(context))))
+
+
+def muscat_time(value: str | datetime, language: str) -> str:
+    """An instant as a person in Oman reads it: date and time in Muscat, with the zone named."""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = instant.astimezone(MUSCAT)
+    return f"{local:%Y-%m-%d %H:%M} {_MUSCAT_SUFFIX.get(language, _MUSCAT_SUFFIX['en'])}"
