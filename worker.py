@@ -9,12 +9,16 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
+from activities.delivery import DeliveryActivities
+from activities.retention import retention_activities
 from core.settings import Settings, get_settings
+from core.retention_schedule import ensure_retention_schedule
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
 from domain.policy import load_policy
 from store.db import Database
 from workflows.case import CaseWorkflow
+from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("complaints.worker")
 
@@ -26,16 +30,20 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
     policy = load_policy(settings.policy_path)
     store = CaseStore(database)
     deadlines = DeadlineActivities(calendar_for(policy, settings.working_day_seconds))
+    delivery = DeliveryActivities(database, settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow],
         activities=[
             store.record_case,
             store.record_step,
             deadlines.compute_deadlines,
             deadlines.working_days_after,
             deadlines.extend_for_pause,
+            delivery.deliver_message,
+            delivery.record_delivery_failure,
+            *retention_activities(database, policy),
         ],
         # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
@@ -48,6 +56,8 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
 async def run_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings)
     database = Database(settings.resolved_database_url())
+    # The daily erasure of personal data past the policy's retention period; harmless when it exists.
+    await ensure_retention_schedule(client, settings, load_policy(settings.policy_path))
     worker = build_worker(client, settings, database)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,8 +7,27 @@ import os
 import secrets
 from collections.abc import Callable
 
-from pydantic import Field, PositiveFloat, SecretStr
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChannelCallback(BaseModel):
+    """Where a channel (e.g. Tajawob) takes messages for its submitters, and the secret it verifies them with."""
+
+    url: str
+    secret: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _https_unless_local(cls, url: str) -> str:
+        parts = urlsplit(url)
+        local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("must be an https:// URL (http:// only for 127.0.0.1)")
+        return url
 
 
 class Settings(BaseSettings):
@@ -46,10 +65,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Submissions one API key may make per minute, per API process (429 beyond).",
     )
+    public_per_minute: int = Field(
+        default=60,
+        alias="COMPLAINTS_PUBLIC_PER_MINUTE",
+        ge=1,
+        description="Requests one client address may make per minute to the public (keyless) tracking routes, "
+        "counted in PostgreSQL across every API process (429 beyond).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         alias="COMPLAINTS_SECRET_KEY",
-        description="Derives submitters' tracking codes; every API process must share it. "
+        description="Seals the tracking codes kept for retried submissions (and derived the codes of cases made "
+        "before codes were random); every API process must share it. "
         "Unset: a random key is made once and kept in the data dir (development).",
     )
 
@@ -68,6 +95,43 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8233",
         alias="COMPLAINTS_CODEC_UI_ORIGIN",
         description="The Temporal UI's origin, the one origin allowed to call the codec endpoint from a browser.",
+    )
+
+    # --- Delivery: where messages for people go. Unset transports are simply not used.
+    smtp_host: str | None = Field(
+        default=None,
+        alias="COMPLAINTS_SMTP_HOST",
+        description="SMTP server for email. Unset under `complaints dev`: a local server that keeps .eml files "
+        "in <data dir>/mail.",
+    )
+    smtp_port: int = Field(default=587, alias="COMPLAINTS_SMTP_PORT")
+    smtp_starttls: bool = Field(default=False, alias="COMPLAINTS_SMTP_STARTTLS", description="Upgrade with STARTTLS.")
+    smtp_username: str | None = Field(default=None, alias="COMPLAINTS_SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, alias="COMPLAINTS_SMTP_PASSWORD")
+    smtp_from: str = Field(default="complaints@moi.gov.om", alias="COMPLAINTS_SMTP_FROM")
+    smtp_ca_file: Path | None = Field(
+        default=None, alias="COMPLAINTS_SMTP_CA_FILE", description="Extra CA certificate trusted for STARTTLS."
+    )
+    sms_url: str | None = Field(default=None, alias="COMPLAINTS_SMS_URL", description="The SMS gateway's HTTP endpoint.")
+    sms_username: str | None = Field(default=None, alias="COMPLAINTS_SMS_USERNAME")
+    sms_password: SecretStr | None = Field(default=None, alias="COMPLAINTS_SMS_PASSWORD")
+    sms_body_template: str = Field(
+        default='{"to": {{ to | tojson }}, "text": {{ text | tojson }}, "sender": "MOI"}',
+        alias="COMPLAINTS_SMS_BODY_TEMPLATE",
+        description="Jinja2 template of the JSON body the gateway expects; gets `to`, `text`, `idempotency_key`.",
+    )
+    channel_callbacks: dict[str, ChannelCallback] = Field(
+        default_factory=dict,
+        alias="COMPLAINTS_CHANNEL_CALLBACKS",
+        description='JSON: {"tajawob": {"url": "https://...", "secret": "..."}}; the channel gets every message '
+        "for the submitters of its cases, signed with HMAC-SHA256.",
+    )
+    director_general_email: str | None = Field(default=None, alias="COMPLAINTS_DIRECTOR_GENERAL_EMAIL")
+    staff_language: Literal["ar", "en"] = Field(default="ar", alias="COMPLAINTS_STAFF_LANGUAGE")
+    templates_dir: Path | None = Field(
+        default=None,
+        alias="COMPLAINTS_TEMPLATES_DIR",
+        description="A folder of message templates that override the shipped ones (templates/messages).",
     )
 
     def resolved_secret_key(self) -> bytes:
