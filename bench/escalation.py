@@ -40,7 +40,7 @@ from domain.calendar import calendar_for  # noqa: E402
 from domain.kinds import Role  # noqa: E402
 from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
-from store.migrate import upgrade_to_head  # noqa: E402
+from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
 from store.models import OutboxMessage, TimelineEntry  # noqa: E402
 
 
@@ -96,6 +96,7 @@ async def run(args: argparse.Namespace) -> None:
         processes.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
+        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
         processes.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
         codec_keys = new_key_spec("bench")
         env = {**os.environ, "DATABASE_URL": postgres.url, "COMPLAINTS_CODEC_KEYS": codec_keys,

@@ -7,7 +7,7 @@ Alembic owns the schema (store/migrations); these classes describe it for querie
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -156,3 +156,6 @@ class IntakeRequest(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     reference: str = Field(max_length=20, index=True)
     received_at: datetime = _utc_column(nullable=False)
+    # The case's random tracking code, sealed with AES-GCM (api.tracking_codes), so that a retry answers with it
+    # again; none on claims made before codes were random, whose codes are derived from the reference.
+    tracking_code_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

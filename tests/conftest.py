@@ -24,7 +24,7 @@ from domain.calendar import calendar_for
 from domain.kinds import Role
 from domain.policy import load_policy
 from store.db import Database
-from store.migrate import upgrade_to_head
+from store.migrate import seed_departments, upgrade_to_head
 from worker import build_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +52,7 @@ def servers() -> Iterator[RunningServers]:
     try:
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
+        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
         temporal_process = start_in_background(temporal, data_dir / "temporal.log")
         yield RunningServers(postgres.url, temporal.address, data_dir)
     finally:
