@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors, openapi
 from api.deps import Services
 from api.limits import RequestSizeLimit
+from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.routes import cases, codec, intake, system, tracking
 from core.settings import Settings, get_settings
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         allow_credentials=True,
     )
     app.state.intake_limiter = FailureLimiter(max_failures=configured.intake_per_minute, window_seconds=60)
+    app.state.public_limiter = PublicLimiter(per_window=configured.public_per_minute, window_seconds=60)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(intake.router)

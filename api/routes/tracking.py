@@ -7,8 +7,10 @@ personal data: the code may have been shared or overheard, so the view holds not
 should not read.
 
 A wrong code and an unknown reference get the very same 404, and both count against the caller's
-address in `api.ratelimit` (429 with `Retry-After` once over the limit). The submitter's actions go to
-the workflow as Updates with `Actor(role="submitter")`, refused there like any staff action.
+address in `api.ratelimit` (429 with `Retry-After` once over the limit). Every request, right or wrong,
+also counts against the address's share of `api.public_limit` (429 `too_many_requests`). The
+submitter's actions go to the workflow as Updates with `Actor(role="submitter")`, refused there like
+any staff action.
 """
 
 import hmac
@@ -24,6 +26,7 @@ from temporalio.service import RPCError
 from api.auth import hash_secret
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, ErrorResponse
+from api.public_limit import limit_public_requests
 from api.ratelimit import FailureLimiter, RateLimited
 from api.routes.cases import send_update
 from api.schemas import ContestBody, StrictBody, SubmitterInfoBody
@@ -34,7 +37,8 @@ from store.ratings import Rating
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import Actor, CaseView, ContestRequest, SubmitterInfo
 
-router = APIRouter(prefix="/v1/track", tags=["tracking"])
+# No key on these routes: every request counts against its address before anything else is looked at.
+router = APIRouter(prefix="/v1/track", tags=["tracking"], dependencies=[Depends(limit_public_requests)])
 
 TRACKING_CODE_HEADER = "X-Tracking-Code"
 
@@ -45,7 +49,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such case, or a wrong tracking code: the same answer."},
     409: {"model": ErrorResponse, "description": "The case's state does not allow the action."},
     422: {"model": ErrorResponse, "description": "Invalid body; `fields` names each bad field."},
-    429: {"model": ErrorResponse, "description": "Too many wrong codes from this address; see `Retry-After`."},
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many wrong codes (`too_many_attempts`), or too many requests (`too_many_requests`), "
+                       "from this address; see `Retry-After`.",
+        "content": {"application/json": {"examples": {
+            "too_many_attempts": {"summary": "Wrong tracking codes", "value": {"error": {
+                "code": "too_many_attempts",
+                "message": "too many wrong tracking codes from this address; try again later", "fields": []}}},
+            "too_many_requests": {"summary": "Requests from one address", "value": {"error": {
+                "code": "too_many_requests", "message": "too many requests from this address; retry in 42 s",
+                "fields": []}}},
+        }}},
+    },
 }
 # The actions go to the case's workflow, which may not answer in time.
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -34,6 +34,7 @@ from schemathesis.generation.meta import TestPhase
 
 from api.app import create_app
 from api.auth import create_api_key
+from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from core.settings import Settings
 from domain.kinds import Role
@@ -86,7 +87,10 @@ async def client(services, worker) -> AsyncIterator[httpx.AsyncClient]:
     # Fuzzing submits many cases and guesses many tracking codes; the limits have tests of their own.
     app.state.intake_limiter = FailureLimiter(max_failures=1_000_000, window_seconds=60)
     app.state.tracking_limiter = FailureLimiter(max_failures=1_000_000, window_seconds=600)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+    app.state.public_limiter = PublicLimiter(per_window=1_000_000)
+    # An address of its own: the public limit's count is shared through PostgreSQL with every other app.
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.80", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
         yield client
 
 

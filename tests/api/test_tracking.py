@@ -1,7 +1,8 @@
 """The submitter's own view: reference + tracking code, on the real servers (1 working day = 1 s).
 
 Tracking calls go through an app of this module's own with a fresh wrong-code limiter per test, so
-that the wrong codes these tests send never rate-limit another test; staff act through `api`.
+that the wrong codes these tests send never rate-limit another test, and with the public per-address
+limit lifted (it has tests of its own, tests/api/test_public_limits.py); staff act through `api`.
 """
 
 import json
@@ -13,6 +14,7 @@ import pytest
 from sqlmodel import select
 
 from api.app import create_app
+from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter, RateLimited
 from store.ratings import Rating
 from tests.conftest import DEPARTMENT
@@ -40,6 +42,7 @@ class Clock:
 def tracking_client(services, limiter: FailureLimiter, address: str = "127.0.0.1") -> httpx.AsyncClient:
     app = create_app(services=services)
     app.state.tracking_limiter = limiter
+    app.state.public_limiter = PublicLimiter(per_window=1_000_000)
     transport = httpx.ASGITransport(app=app, client=(address, 4321))
     return httpx.AsyncClient(transport=transport, base_url="http://api.test")
 
