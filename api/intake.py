@@ -2,15 +2,13 @@
 
 A channel retries. The same `channel` + `channel_ref`, or the same `Idempotency-Key` from the same
 API key, finds the case the first attempt made: the keys are committed to PostgreSQL *before* the
-workflow starts, and everything a retry needs to start that same workflow again (reference, time of
-receipt, tracking code) is derived from them, so a crash between the two steps loses nothing and
-a concurrent retry never makes a second case.
+workflow starts, with everything a retry needs to start that same workflow again (reference, time of
+receipt, and the random tracking code, sealed: `api.tracking_codes`), so a crash between the two
+steps loses nothing and a concurrent retry never makes a second case.
 """
 
 import hashlib
-import hmac
 import json
-from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -26,6 +24,7 @@ from api.auth import Caller, hash_secret
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
+from api.tracking_codes import CodeSeal, derived_tracking_code, new_tracking_code
 from domain.deadlines import compute_case_deadlines
 from domain.kinds import REFERENCE_PREFIX, Channel, Kind
 from store.db import Database
@@ -63,12 +62,6 @@ async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
             # Two first cases of a year may race to create the sequence; the loser simply tries again.
             continue
     raise RuntimeError(f"could not draw a reference from {sequence}")
-
-
-def tracking_code_for(secret: bytes, reference: str) -> str:
-    """128 bits from an HMAC of the reference: unguessable, and the same again for a retried submission."""
-    digest = hmac.new(secret, f"tracking:{reference}".encode(), hashlib.sha256).digest()
-    return urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def check_identity(submission: CaseCreate, anonymous_reports: bool) -> None:
@@ -109,13 +102,14 @@ async def accept_submission(
     fingerprint = request_hash(submission)
     created = True
     if keys:
-        reference, received_at, created = await _claim_keys(services, submission, keys, fingerprint)
+        reference, received_at, tracking_code, created = await _claim_keys(services, submission, keys, fingerprint)
     else:
         received_at = datetime.now(UTC)
         reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
-    intake = build_intake(services, submission, caller, reference, received_at)
+        tracking_code = new_tracking_code()
+    intake = build_intake(services, submission, caller, reference, received_at, hash_secret(tracking_code))
     await _start_workflow(services, intake)
-    return Accepted(intake, tracking_code_for(services.settings.resolved_secret_key(), reference), created)
+    return Accepted(intake, tracking_code, created)
 
 
 def _year(services: Services, instant: datetime) -> int:
@@ -124,19 +118,23 @@ def _year(services: Services, instant: datetime) -> int:
 
 async def _claim_keys(
     services: Services, submission: CaseCreate, keys: list[str], fingerprint: str
-) -> tuple[str, datetime, bool]:
-    """Return (reference, received_at, created): a new claim, or the one an earlier attempt committed."""
+) -> tuple[str, datetime, str, bool]:
+    """Return (reference, received_at, tracking code, created): a new claim, or the one an earlier attempt committed."""
+    seal = CodeSeal(services.settings.resolved_secret_key())
     existing = await _find_claim(services.database, keys, fingerprint)
     if existing:
-        return existing.reference, existing.received_at, False
+        return existing.reference, existing.received_at, _kept_code(services, seal, existing), False
     received_at = datetime.now(UTC)
     reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
+    tracking_code = new_tracking_code()
+    sealed = seal.seal(tracking_code, reference)
     try:
         async with services.database.transaction() as session:
             for key in keys:
                 claimed = await session.exec(
                     insert(IntakeRequest)
-                    .values(idempotency_key=key, request_hash=fingerprint, reference=reference, received_at=received_at)
+                    .values(idempotency_key=key, request_hash=fingerprint, reference=reference,
+                            received_at=received_at, tracking_code_sealed=sealed)
                     .on_conflict_do_nothing(index_elements=["idempotency_key"])
                     .returning(IntakeRequest.reference)
                 )
@@ -145,8 +143,15 @@ async def _claim_keys(
     except _ClaimedConcurrently:
         # A concurrent attempt committed this key first (our insert waited for it): its case is ours.
         winner = await _find_claim(services.database, keys, fingerprint)
-        return winner.reference, winner.received_at, False
-    return reference, received_at, True
+        return winner.reference, winner.received_at, _kept_code(services, seal, winner), False
+    return reference, received_at, tracking_code, True
+
+
+def _kept_code(services: Services, seal: CodeSeal, claim: IntakeRequest) -> str:
+    """The code the first attempt gave: sealed with the claim, or derived for a claim from before codes were random."""
+    if claim.tracking_code_sealed is None:
+        return derived_tracking_code(services.settings.resolved_secret_key(), claim.reference)
+    return seal.open(claim.tracking_code_sealed, claim.reference)
 
 
 async def _find_claim(database: Database, keys: list[str], fingerprint: str) -> IntakeRequest | None:
@@ -164,9 +169,14 @@ async def _find_claim(database: Database, keys: list[str], fingerprint: str) -> 
 
 
 def build_intake(
-    services: Services, submission: CaseCreate, caller: Caller, reference: str, received_at: datetime
+    services: Services,
+    submission: CaseCreate,
+    caller: Caller,
+    reference: str,
+    received_at: datetime,
+    tracking_code_hash: str,
 ) -> CaseIntake:
-    """The workflow's input: a pure function of the submission, its reference and its time of receipt."""
+    """The workflow's input: a pure function of the submission, its reference, time of receipt and tracking code."""
     policy = services.policy
     terms_by_kind = {kind.value: policy.terms_for(kind) for kind in Kind}
     priority = submission.priority.value if submission.priority else None
@@ -188,7 +198,7 @@ def build_intake(
         description=submission.description,
         priority=priority,
         department=policy.route(submission.kind, submission.channel, f"{submission.subject}\n{submission.description}"),
-        tracking_code_hash=hash_secret(tracking_code_for(services.settings.resolved_secret_key(), reference)),
+        tracking_code_hash=tracking_code_hash,
         received_at=received_at,
         policy_version=policy.version,
         department_due=deadlines.department_due,
