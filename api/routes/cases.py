@@ -160,7 +160,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @router.get("/{reference}", response_model=CasePublic, responses=ERRORS)
 async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic:
-    """The case with its timeline; the state of a running case comes live from its workflow. Every read is recorded."""
+    """The case with its timeline; the state of a running case comes live from its workflow. Staff reads are recorded."""
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
     record, timeline = await _load_record(services, reference)
@@ -171,13 +171,14 @@ async def read_case(reference: str, caller: CallerDep, services: ServicesDep) ->
     view = None
     if record.status not in FINAL_STATUSES:
         view = await _query_view(services, reference)
-    await _record_read(services, reference, caller)
+    if caller.role in STAFF:
+        await _record_read(services, reference, caller)
     return _case_public(record, timeline, view, caller)
 
 
 @router.get("/{reference}/reads", response_model=CaseReadList, responses=ERRORS)
 async def case_reads(reference: str, caller: CallerDep, services: ServicesDep) -> CaseReadList:
-    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}`, oldest first."""
+    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}` by staff, oldest first."""
     if caller.role != Role.AUDITOR:
         raise errors.forbidden("only an auditor reads the record of who read a case")
     async with services.database.session() as session:
@@ -190,6 +191,11 @@ async def case_reads(reference: str, caller: CallerDep, services: ServicesDep) -
         reference=reference,
         reads=[CaseReadEntry(key_id=read.key_id, role=read.role, at=read.at) for read in reads],
     )
+
+
+# Whose reads of a case the auditor is shown: people of the ministry, not a channel integration reading back
+# what it submitted (and admin keys read no case at all).
+STAFF = frozenset({Role.CS_AGENT, Role.DEPARTMENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
 
 
 async def _record_read(services: Services, reference: str, caller: Caller) -> None:

@@ -205,7 +205,7 @@ async def test_the_director_general_lists_escalated_then_breached_cases(api, key
     assert late not in {item["reference"] for item in await every_page(api, keys.director_general, breached="false")}
 
 
-async def test_every_read_of_a_case_is_recorded_for_the_auditor(api, keys, database):
+async def test_every_read_of_a_case_by_staff_is_recorded_for_the_auditor(api, keys, database):
     reference = await new_case(api, keys.channel, keys)
     await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
     before = (await reads_of(api, keys, reference))["reads"]
@@ -214,6 +214,8 @@ async def test_every_read_of_a_case_is_recorded_for_the_auditor(api, keys, datab
     readers = ["cs_agent", "department", "director_general", "auditor", "channel", "cs_agent"]
     for role in readers:
         await read_case(api, getattr(keys, role), reference)
+    # The channel that submitted the case reads it back: an integration, not staff, so not recorded.
+    staff = [role for role in readers if role != "channel"]
     # Refused reads and lists are not reads of the case.
     assert (await api.get(f"/v1/cases/{reference}", headers=bearer(keys.other_department))).status_code == 404
     assert (await api.get(f"/v1/cases/{reference}", headers=bearer(keys.admin))).status_code == 403
@@ -222,10 +224,21 @@ async def test_every_read_of_a_case_is_recorded_for_the_auditor(api, keys, datab
     reads = (await reads_of(api, keys, reference))["reads"]
     assert reads[: len(before)] == before
     new = reads[len(before):]
-    expected = [((await find_caller(database, getattr(keys, role))).key_id, role) for role in readers]
+    expected = [((await find_caller(database, getattr(keys, role))).key_id, role) for role in staff]
     assert [(read["key_id"], read["role"]) for read in new] == expected
     assert all(started <= at(read["at"]) <= datetime.now(UTC) + timedelta(seconds=1) for read in new)
     assert [at(read["at"]) for read in new] == sorted(at(read["at"]) for read in new)
+
+
+async def test_a_channel_reading_its_own_cases_leaves_no_read_record(api, keys):
+    reference = await new_case(api, keys.channel, keys)
+    before = (await reads_of(api, keys, reference))["reads"]
+
+    for _ in range(3):
+        assert (await read_case(api, keys.channel, reference))["reference"] == reference
+
+    assert (await reads_of(api, keys, reference))["reads"] == before
+    assert all(read["role"] != "channel" for read in before)
 
 
 async def reads_of(api, keys, reference: str) -> dict:
