@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.common import WorkflowIDReusePolicy
 
 from api.auth import Caller, hash_secret
+from api.departments import active_department_codes
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
@@ -107,7 +108,9 @@ async def accept_submission(
         received_at = datetime.now(UTC)
         reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
         tracking_code = new_tracking_code()
-    intake = build_intake(services, submission, caller, reference, received_at, hash_secret(tracking_code))
+    department_codes = await active_department_codes(services.database)
+    intake = build_intake(services, submission, caller, reference, received_at, hash_secret(tracking_code),
+                          department_codes)
     await _start_workflow(services, intake)
     return Accepted(intake, tracking_code, created)
 
@@ -175,8 +178,10 @@ def build_intake(
     reference: str,
     received_at: datetime,
     tracking_code_hash: str,
+    department_codes: list[str],
 ) -> CaseIntake:
-    """The workflow's input: a pure function of the submission, its reference, time of receipt and tracking code."""
+    """The workflow's input: a pure function of the submission, its reference, time of receipt and tracking code,
+    and the departments active at intake (the ones triage may route to)."""
     policy = services.policy
     terms_by_kind = {kind.value: policy.terms_for(kind) for kind in Kind}
     priority = submission.priority.value if submission.priority else None
@@ -197,7 +202,10 @@ def build_intake(
         subject=submission.subject,
         description=submission.description,
         priority=priority,
-        department=policy.route(submission.kind, submission.channel, f"{submission.subject}\n{submission.description}"),
+        department=_active_or_none(
+            policy.route(submission.kind, submission.channel, f"{submission.subject}\n{submission.description}"),
+            department_codes,
+        ),
         tracking_code_hash=tracking_code_hash,
         received_at=received_at,
         policy_version=policy.version,
@@ -206,8 +214,13 @@ def build_intake(
         department_reminder=deadlines.department_reminder,
         actor=caller.as_actor(),
         terms_by_kind=terms_by_kind,
-        department_codes=[department.code for department in policy.departments],
+        department_codes=department_codes,
     )
+
+
+def _active_or_none(department: str | None, department_codes: list[str]) -> str | None:
+    # A routing rule that names a department an admin has deactivated leaves the case to the customer-service team.
+    return department if department in department_codes else None
 
 
 async def _start_workflow(services: Services, intake: CaseIntake) -> None:

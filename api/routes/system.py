@@ -1,4 +1,4 @@
-"""Health and the policy's departments."""
+"""Health and the active departments of the directory."""
 
 import asyncio
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.departments import active_departments
 from api.deps import CallerDep, ServicesDep
 from api.errors import ErrorResponse
 from api.schemas import DepartmentPublic, Health
@@ -46,8 +47,8 @@ async def health(services: ServicesDep):
     responses={401: {"model": ErrorResponse, "description": "No valid API key."}},
 )
 async def departments(_: CallerDep, services: ServicesDep) -> list[DepartmentPublic]:
-    """The departments of the policy file, with their Arabic and English names."""
+    """The active departments of the directory (seeded from the policy file, kept by admins), by code."""
     return [
         DepartmentPublic(code=d.code, name_ar=d.name_ar, name_en=d.name_en, customer_service=d.customer_service)
-        for d in services.policy.departments
+        for d in await active_departments(services.database)
     ]

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus
 
-from store.models import CaseRecord, TimelineEntry
+from store.models import CaseRecord, DepartmentEntry, TimelineEntry
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 
 
@@ -78,12 +78,16 @@ async def test_an_unknown_case_is_404(api, keys):
     assert response.json()["error"]["code"] == "not_found"
 
 
-async def test_departments_come_from_the_policy_file(api, keys, services):
+async def test_departments_are_the_active_ones_of_the_directory_seeded_from_the_policy(api, keys, services, database):
     response = await api.get("/v1/departments", headers=bearer(keys.auditor))
     assert response.status_code == 200
     codes = [department["code"] for department in response.json()]
-    assert codes == [department.code for department in services.policy.departments]
-    assert any(department["customer_service"] for department in response.json())
+    assert codes == sorted(codes)
+    assert {department.code for department in services.policy.departments} <= set(codes)
+    async with database.session() as session:
+        directory = (await session.exec(select(DepartmentEntry))).all()
+    assert set(codes) == {entry.code for entry in directory if entry.active}
+    assert [d["code"] for d in response.json() if d["customer_service"]] == [services.policy.customer_service().code]
 
 
 async def test_health_reports_both_servers(api):
