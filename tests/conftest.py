@@ -25,6 +25,7 @@ from domain.kinds import Role
 from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
+from tests.outside import HttpSink, MailServer, serve_http_sink, start_mail_server
 from worker import build_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,8 +65,35 @@ def servers() -> Iterator[RunningServers]:
 
 
 @pytest.fixture(scope="session")
-def settings(servers: RunningServers) -> Settings:
+def mail_server(servers: RunningServers) -> Iterator[MailServer]:
+    """The SMTP server every message of the session goes to; it keeps them as .eml files."""
+    server = start_mail_server(servers.data_dir / "mail")
+    yield server
+    server.controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def http_sink() -> AsyncIterator[HttpSink]:
+    """The SMS gateway (/sms) and Tajawob's callback URL (/tajawob), recording what they receive."""
+    sink = HttpSink()
+    server, task = await serve_http_sink(sink)
+    yield sink
+    server.should_exit = True
+    await task
+
+
+DIRECTOR_GENERAL_EMAIL = "director.general@moi.test"
+TAJAWOB_CALLBACK_SECRET = "tajawob-test-secret"
+
+
+@pytest.fixture(scope="session")
+def settings(servers: RunningServers, mail_server: MailServer, http_sink: HttpSink) -> Settings:
     return Settings(
+        COMPLAINTS_SMTP_HOST=mail_server.host,
+        COMPLAINTS_SMTP_PORT=mail_server.port,
+        COMPLAINTS_SMS_URL=http_sink.url("/sms"),
+        COMPLAINTS_CHANNEL_CALLBACKS={"tajawob": {"url": http_sink.url("/tajawob"), "secret": TAJAWOB_CALLBACK_SECRET}},
+        COMPLAINTS_DIRECTOR_GENERAL_EMAIL=DIRECTOR_GENERAL_EMAIL,
         DATABASE_URL=servers.database_url,
         TEMPORAL_ADDRESS=servers.temporal_address,
         COMPLAINTS_TASK_QUEUE="complaints-test",

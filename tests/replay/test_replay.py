@@ -1,6 +1,7 @@
 """Every committed history of a real run replays on today's workflows: a change that would break a running case fails here.
 
-Record new histories with `RECORD_HISTORIES=1 make test` (they land in tests/replay/histories/).
+Record new histories with `RECORD_HISTORIES=<label> .venv/bin/pytest tests/workflows` (they land in tests/replay/histories/
+as `<label>-<test>-<n>.json`, beside the older generations, which must keep replaying too).
 """
 
 from pathlib import Path

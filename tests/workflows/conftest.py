@@ -18,6 +18,10 @@ async def record_histories(request, temporal_client):
     if not os.environ.get("RECORD_HISTORIES"):
         return
     name = re.sub(r"[^A-Za-z0-9_]+", "-", request.node.name).strip("-")
+    # RECORD_HISTORIES=<label> prefixes the files, so a new generation of histories sits beside the old ones.
+    label = os.environ["RECORD_HISTORIES"]
+    if label != "1":
+        name = f"{label}-{name}"
     for number, reference in enumerate(helpers.created_references):
         history = await temporal_client.get_workflow_handle(f"case-{reference}").fetch_history()
         (HISTORIES / f"{name}-{number}.json").write_text(history.to_json())

@@ -1,0 +1,272 @@
+"""Messages reach people: the SMTP server, the SMS gateway and Tajawob's callback URL are real servers on 127.0.0.1.
+
+The session's worker delivers to them (tests/conftest.py); each test uses its own addresses, so it
+counts only its own messages.
+"""
+
+import hashlib
+import hmac
+import json
+import uuid
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import update
+from sqlmodel import select
+
+from store.models import Delivery, DepartmentEntry, OutboxMessage, TimelineEntry
+from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, TAJAWOB_CALLBACK_SECRET
+from tests.helpers import complaint, eventually
+from tests.outside import REFUSED_MARK
+from workflows.case import CaseWorkflow
+from workflows.messages import Actor, DepartmentReply
+from tests.workflows.test_lifecycle import act, days, new_case, timeline_actions, wait_for_status
+
+DEPARTMENT_EMAIL = "civil.status@moi.test"
+CUSTOMER_SERVICE_EMAIL = "customer.service@moi.test"
+
+
+def unique_contact(tag: str = "") -> dict:
+    token = uuid.uuid4().hex[:10]
+    return {"email": f"{tag}{token}@example.om", "phone": f"+9689{int(token[:7], 16) % 10_000_000:07d}"}
+
+
+def submitter(contact: dict, **extra) -> dict:
+    return {"category": "beneficiary", "name": "Salim Al-Harthy", "civil_id": "12345678", **contact, **extra}
+
+
+async def outbox_rows(database, reference: str) -> list[OutboxMessage]:
+    async with database.session() as session:
+        rows = await session.exec(select(OutboxMessage).where(OutboxMessage.reference == reference).order_by(OutboxMessage.id))
+        return list(rows.all())
+
+
+async def deliveries(database, reference: str) -> list[Delivery]:
+    async with database.session() as session:
+        rows = await session.exec(select(Delivery).where(Delivery.reference == reference).order_by(Delivery.id))
+        return list(rows.all())
+
+
+async def settled(database, reference: str, count: int) -> list[OutboxMessage]:
+    """The case's first `count` messages, once none of them is pending any more."""
+    async def check():
+        rows = await outbox_rows(database, reference)
+        return rows if len(rows) >= count and all(row.status != "pending" for row in rows[:count]) else None
+
+    return await eventually(check, timeout=30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def department_addresses(database):
+    """The admin's directory: the address the civil-status department is told at."""
+    async with database.transaction() as session:
+        await session.exec(update(DepartmentEntry).where(DepartmentEntry.code == DEPARTMENT).values(email=DEPARTMENT_EMAIL))
+        await session.exec(
+            update(DepartmentEntry).where(DepartmentEntry.customer_service).values(email=CUSTOMER_SERVICE_EMAIL)
+        )
+
+
+async def test_one_arabic_acknowledgement_by_email_and_one_sms(api, keys, database, mail_server, http_sink):
+    contact = unique_contact()
+    reference = await new_case(api, keys, submitter=submitter(contact))
+    rows = await settled(database, reference, 1)
+    assert (rows[0].template, rows[0].status) == ("acknowledgement", "sent")
+
+    emails = mail_server.folder.to(contact["email"])
+    assert len(emails) == 1
+    email = emails[0]
+    assert email["Content-Language"] == "ar"
+    assert reference in email["Subject"] and "استلمنا" in email["Subject"]
+    text = email.get_body(("plain",)).get_content()
+    assert "بتوقيت مسقط" in text and reference in text
+    assert 'dir="rtl"' in email.get_body(("html",)).get_content()
+    assert email["Message-ID"].startswith(f"<{reference}.")
+
+    sms = [request for request in http_sink.at("/sms") if json.loads(request.body)["to"] == contact["phone"]]
+    assert len(sms) == 1
+    assert reference in json.loads(sms[0].body)["text"]
+    assert sms[0].headers["idempotency-key"] == f"{reference}.{rows[0].message_key}.sms"
+    assert {(row.transport, row.status) for row in await deliveries(database, reference)} == {("email", "sent"), ("sms", "sent")}
+
+
+async def test_a_submitter_who_asked_for_english_is_written_to_in_english(api, keys, database, mail_server):
+    contact = unique_contact()
+    reference = await new_case(api, keys, submitter=submitter(contact), language="en")
+    await settled(database, reference, 1)
+    (email,) = mail_server.folder.to(contact["email"])
+    assert email["Content-Language"] == "en"
+    assert email["Subject"] == f"We received your complaint - {reference}"
+    assert "Muscat time" in email.get_body(("plain",)).get_content()
+
+
+async def test_tajawob_gets_a_signed_callback_for_its_submitters(api, keys, database, http_sink):
+    channel_ref = f"tj-{uuid.uuid4().hex[:8]}"
+    reference = await new_case(api, keys, channel="tajawob", channel_ref=channel_ref,
+                               submitter={"category": "beneficiary", "civil_id": "12345678"})
+    await settled(database, reference, 1)
+    (callback,) = [request for request in http_sink.at("/tajawob") if json.loads(request.body)["reference"] == reference]
+    timestamp = callback.headers["x-complaints-timestamp"]
+    expected = hmac.new(TAJAWOB_CALLBACK_SECRET.encode(), timestamp.encode() + b"." + callback.body, hashlib.sha256)
+    assert callback.headers["x-complaints-signature"] == "sha256=" + expected.hexdigest()
+    body = json.loads(callback.body)
+    assert (body["event"], body["channel_ref"], body["language"], body["kind"]) == (
+        "acknowledgement", channel_ref, "ar", "complaint")
+    assert "12345678" not in callback.body.decode()
+
+
+async def test_a_submitter_without_contact_gets_nothing_pushed(api, keys, database, mail_server, http_sink):
+    before = (len(mail_server.folder.messages()), len(http_sink.received))
+    reference = await new_case(api, keys, kind="report", submitter={"category": "employee"})
+    rows = await settled(database, reference, 1)
+    assert rows[0].status == "no_contact"
+    assert await deliveries(database, reference) == []
+    assert (len(mail_server.folder.messages()), len(http_sink.received)) >= before  # others may send; this case did not
+    assert not [m for m in mail_server.folder.parsed() if reference in m["Subject"]]
+
+
+async def test_a_refused_address_is_marked_failed_on_the_case_and_the_case_goes_on(api, keys, database, http_sink):
+    contact = unique_contact(tag=REFUSED_MARK)
+    reference = await new_case(api, keys, submitter=submitter(contact))
+    rows = await settled(database, reference, 1)
+    assert rows[0].status == "failed"
+    by_transport = {row.transport: row for row in await deliveries(database, reference)}
+    assert by_transport["email"].status == "failed" and "SMTP [550]" in by_transport["email"].last_error
+    assert contact["email"] not in by_transport["email"].last_error
+    assert by_transport["sms"].status == "sent"  # the other transport went out, once
+    assert len([r for r in http_sink.at("/sms") if json.loads(r.body)["to"] == contact["phone"]]) == 1
+
+    case = await eventually(lambda: _with_action(api, keys, reference, "delivery_failed"))
+    failed = next(entry for entry in case["timeline"] if entry["action"] == "delivery_failed")
+    assert failed["detail"]["template"] == "acknowledgement" and "refused the recipient" in failed["detail"]["reason"]
+    # The case is not held up: customer service can still triage it.
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+
+
+async def _with_action(api, keys, reference: str, action: str) -> dict | None:
+    from tests.helpers import read_case
+
+    case = await read_case(api, keys.auditor, reference)
+    return case if any(entry["action"] == action for entry in case["timeline"]) else None
+
+
+async def test_a_gateway_that_is_down_for_a_while_gets_the_message_once_it_is_back(api, keys, database, http_sink):
+    contact = unique_contact()
+    http_sink.statuses["/sms"] = 503
+    try:
+        reference = await new_case(api, keys, submitter=submitter(contact))
+        mine = lambda: [r for r in http_sink.at("/sms") if json.loads(r.body)["to"] == contact["phone"]]  # noqa: E731
+        await eventually(lambda: _async(len(mine()) >= 1), timeout=15)
+    finally:
+        http_sink.statuses.pop("/sms")
+    rows = await settled(database, reference, 1)
+    assert rows[0].status == "sent"
+    statuses = [request.status for request in mine()]
+    assert statuses[-1] == 200 and statuses.count(200) == 1 and 503 in statuses
+    keys_sent = {request.headers["idempotency-key"] for request in mine()}
+    assert len(keys_sent) == 1  # every attempt carried the same key
+
+
+async def _async(value):
+    return value
+
+
+async def test_staff_are_told_the_department_of_a_new_case_and_the_director_general_of_an_escalation(
+    api, keys, database, mail_server
+):
+    reference = await new_case(api, keys, submitter=submitter(unique_contact()))
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await wait_for_status(api, keys, reference, "with_department")
+    assigned = await eventually(lambda: _async([m for m in mail_server.folder.to(DEPARTMENT_EMAIL)
+                                                if reference in m["Subject"] and "حالة جديدة" in m["Subject"]]))
+    assert len(assigned) == 1
+    assert "المديرية العامة للأحوال المدنية" in assigned[0].get_body(("plain",)).get_content()
+
+    escalations = await eventually(
+        lambda: _async([m for m in mail_server.folder.to(DIRECTOR_GENERAL_EMAIL) if reference in m["Subject"]]),
+        timeout=days(8),
+    )
+    assert "رُفعت إليكم" in escalations[0]["Subject"]
+
+
+async def test_the_director_general_instructs_a_department_on_an_escalated_case(
+    api, keys, database, mail_server, temporal_client
+):
+    reference = await new_case(api, keys, submitter=submitter(unique_contact()))
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    refused = await act(api, keys.director_general, reference, "instruct", {"instruction": "Reply today."}, expect=409)
+    assert "only once it is escalated" in refused["error"]["message"]
+    await eventually(lambda: _with_action(api, keys, reference, "escalated"), timeout=days(8))
+
+    # Once escalated, the reply is the Director General's or the department's, not customer service's.
+    refused = await act(api, keys.cs_agent, reference, "reply", {"summary": "Done."}, expect=409)
+    assert "Director General" in refused["error"]["message"]
+    # The same through a signal: refused on the timeline (and the rule's patch marker lands in the history).
+    handle = temporal_client.get_workflow_handle(f"case-{reference}")
+    await handle.signal(CaseWorkflow.reply_signal, DepartmentReply(Actor("cs_agent", None, "ops"), "Done."))
+    case = await eventually(lambda: _with_action(api, keys, reference, "refused"))
+    (refused_entry,) = [entry for entry in case["timeline"] if entry["action"] == "refused"]
+    assert "Director General" in refused_entry["detail"]["reason"]
+
+    view = await act(api, keys.director_general, reference, "instruct", {"instruction": "Reply today, please."})
+    assert view["status"] == "with_department" and view["department"] == DEPARTMENT
+    instructions = await eventually(lambda: _async(
+        [m for m in mail_server.folder.to(DEPARTMENT_EMAIL) if reference in m["Subject"] and "توجيه" in m["Subject"]]))
+    assert "Reply today, please." in instructions[0].get_body(("plain",)).get_content()
+    assert "instruct" in await timeline_actions(database, reference)
+    await act(api, keys.department, reference, "reply", {"summary": "Renewed."})
+
+
+async def test_every_message_is_delivered_once_when_a_case_runs_its_whole_course(api, keys, database, mail_server):
+    contact = unique_contact()
+    reference = await new_case(api, keys, submitter=submitter(contact))
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "reply", {"summary": "Renewed."})
+    await act(api, keys.cs_agent, reference, "respond", {"message": "Your passport is ready."})
+    await act(api, keys.cs_agent, reference, "close")
+    await wait_for_status(api, keys, reference, "closed")
+    rows = await settled(database, reference, 5)
+    templates = [row.template for row in rows]
+    assert templates[:2] == ["acknowledgement", "case_assigned"]
+    assert templates[-3:] == ["department_replied", "answer", "closure"]
+    assert [row.status for row in rows] == ["sent"] * len(rows)
+    subjects = [m["Subject"] for m in mail_server.folder.to(contact["email"])]
+    assert len(subjects) == 3 and len(set(subjects)) == 3  # acknowledgement, answer, closure
+    answer = next(m for m in mail_server.folder.to(contact["email"]) if "الرد على" in m["Subject"])
+    assert "Your passport is ready." in answer.get_body(("plain",)).get_content()
+    entries = await timeline_actions(database, reference)
+    assert "delivery_failed" not in entries
+
+
+async def test_email_goes_over_starttls_with_a_login_when_configured(tmp_path, settings):
+    import ssl
+
+    from activities.messages import MessageRenderer
+    from activities.transports import DeliveryFailed, EmailTransport, Envelope
+    from tests.outside import PasswordCheck, self_signed_certificate, start_mail_server
+
+    certificate, key = self_signed_certificate(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certificate, key)
+    logins = PasswordCheck("complaints", "s3cret")
+    server = start_mail_server(tmp_path / "mail", tls_context=tls, require_starttls=True, authenticator=logins,
+                               auth_require_tls=True, auth_required=True)
+    try:
+        message = MessageRenderer().render("acknowledgement", "ar", {
+            "reference": "C-2026-999999", "kind": "complaint", "answer_due": "2026-12-03T10:30:00+00:00"})
+        envelope = Envelope("someone@example.om", message, "C-2026-999999.0001-received-0-acknowledgement.email",
+                            "C-2026-999999", "acknowledgement", {})
+        secured = settings.model_copy(update={
+            "smtp_host": server.host, "smtp_port": server.port, "smtp_starttls": True,
+            "smtp_username": "complaints", "smtp_ca_file": certificate,
+        })
+        with pytest.raises(DeliveryFailed, match="login to the mail server failed"):
+            await EmailTransport(secured.model_copy(update={"smtp_password": SecretStr("wrong")})).send(envelope)
+        await EmailTransport(secured.model_copy(update={"smtp_password": SecretStr("s3cret")})).send(envelope)
+        with pytest.raises(DeliveryFailed, match="could not reach the mail server|SMTP 530"):
+            # Without STARTTLS the server refuses to go on: nothing is sent in the clear.
+            await EmailTransport(secured.model_copy(update={"smtp_starttls": False, "smtp_password": SecretStr("s3cret")})).send(envelope)
+    finally:
+        server.controller.stop()
+    assert logins.logins == ["complaints"]
+    (received,) = server.folder.parsed()
+    assert received["Subject"] == message.subject
