@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +240,15 @@ def _submit(stack: Stack, key: str, **overrides: Any) -> str:
     return response.json()["reference"]
 
 
+def _mail_about(data_dir: Path, reference: str) -> EmailMessage | None:
+    parser = BytesParser(policy=email_policy.default)
+    for path in (data_dir / "mail").glob("*.eml"):
+        message = parser.parsebytes(path.read_bytes())
+        if reference in message["Subject"]:
+            return message
+    return None
+
+
 def _recorded_case(stack: Stack, key: str, reference: str, timeout: float = 60) -> dict:
     """GET the case until the worker has recorded it and its timeline."""
 
@@ -300,6 +312,10 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         first = _submit(stack, key)
         first_case = _recorded_case(stack, key, first)
         assert first_case["timeline"][0]["action"] == "received"
+        # The acknowledgement went to the local mail sink, as a file a person can open.
+        assert re.search(r"email\s+kept as \.eml files in \S+mail", log), log
+        acknowledgement = _wait_for(lambda: _mail_about(data_dir, first), 60, "the acknowledgement in .data/mail")
+        assert "استلمنا" in acknowledgement["Subject"]
 
         # 4. Its workflow runs in the embedded Temporal, whose UI answers.
         _assert_running_in_temporal(stack, first)
