@@ -6,7 +6,9 @@ after a crash or a failure on another transport sends only what is missing. The 
 the row goes with the message (Message-ID, Idempotency-Key header) for receivers that deduplicate.
 """
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -33,6 +35,8 @@ DEPARTMENTS = DepartmentEntry.__table__
 TIMELINE = TimelineEntry.__table__
 
 DELIVERY_FAILED = "DeliveryFailed"
+# Well inside the workflow's heartbeat timeout (10 s).
+HEARTBEAT_EVERY_SECONDS = 3
 _DIRECTOR_GENERAL = {"ar": "المدير العام", "en": "the Director General"}
 # The facts of a case a channel's callback carries besides the text; never personal data.
 _CALLBACK_FACTS = ("kind", "status", "answer_due")
@@ -205,6 +209,7 @@ class DeliveryActivities:
 
     async def _deliver_once(self, plan: Plan, route: Route, rendered) -> None:
         key = _idempotency_key(plan.reference, plan.message_key, route.transport)
+        activity.heartbeat(route.transport)
         if not await self._claim(key):
             return
         envelope = Envelope(
@@ -215,7 +220,7 @@ class DeliveryActivities:
             template=plan.template,
             facts={"channel_ref": plan.channel_ref, **{name: plan.context.get(name) for name in _CALLBACK_FACTS}},
         )
-        await self._transport(route, plan).send(envelope)
+        await _heartbeating(self._transport(route, plan).send(envelope), route.transport)
         async with self._database.transaction() as session:
             now = datetime.now(timezone.utc)
             await session.exec(
@@ -263,6 +268,19 @@ class DeliveryActivities:
                 update(OUTBOX).where(OUTBOX.c.id == outbox_id)
                 .values(status=status, updated_at=datetime.now(timezone.utc))
             )
+
+
+async def _heartbeating(sending: Awaitable[None], detail: str) -> None:
+    """Await a send while telling Temporal every few seconds that this worker is alive.
+
+    A dead worker is then noticed within the heartbeat timeout; a slow server never is mistaken for one.
+    """
+    task = asyncio.ensure_future(sending)
+    while True:
+        activity.heartbeat(detail)
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+        if done:
+            return task.result()
 
 
 def _idempotency_key(reference: str, message_key: str, transport: str) -> str:

@@ -17,7 +17,9 @@ def sqlalchemy_url(database_url: str) -> str:
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
-        sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        # Statement parameters are personal data: keep them out of SQL logs and error messages alike.
+        hide_parameters=True,
     )
 
 

@@ -65,6 +65,8 @@ STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_i
 # Messages go out as regular activities: a mail server or gateway may be down for a while, and the
 # case goes on meanwhile. About 30 minutes of retries, then the message is marked failed.
 DELIVERY_TIMEOUT = timedelta(seconds=45)
+# A worker that dies mid-send is noticed by its missing heartbeat, well before the attempt's timeout.
+DELIVERY_HEARTBEAT = timedelta(seconds=10)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -698,6 +700,7 @@ class CaseWorkflow:
                 "deliver_message",
                 request,
                 start_to_close_timeout=DELIVERY_TIMEOUT,
+                heartbeat_timeout=DELIVERY_HEARTBEAT,
                 retry_policy=DELIVERY_RETRY,
                 summary=f"deliver {template}",
             )
