@@ -24,10 +24,12 @@ def case(status: Status, department: str | None = "HR", level: int = 1) -> CaseF
         (Action.RESPOND, Status.REPLIED, Role.CS_AGENT),
         (Action.CLOSE, Status.RESPONDED, Role.CS_AGENT),
         (Action.CONTEST, Status.RESPONDED, SUBMITTER),
+        (Action.INSTRUCT, Status.WITH_DEPARTMENT, Role.DIRECTOR_GENERAL),
     ],
 )
 def test_the_policy_allows(action, status, role):
-    check_action(action, case(status), role, "HR")
+    level = 2 if role == Role.DIRECTOR_GENERAL else 1
+    check_action(action, case(status, level=level), role, "HR")
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,9 @@ def test_the_policy_allows(action, status, role):
         (Action.CONTEST, case(Status.REPLIED), SUBMITTER, None, "cannot contest"),
         (Action.CLOSE, case(Status.RESPONDED), Role.AUDITOR, None, "may not close"),
         (Action.TRIAGE, case(Status.REJECTED), Role.CS_AGENT, None, "the case is rejected"),
+        (Action.INSTRUCT, case(Status.WITH_DEPARTMENT), Role.DIRECTOR_GENERAL, None, "only once it is escalated"),
+        (Action.INSTRUCT, case(Status.WITH_DEPARTMENT, level=2), Role.CS_AGENT, None, "may not instruct"),
+        (Action.REPLY, case(Status.WITH_DEPARTMENT, level=2), Role.CS_AGENT, None, "the reply is the Director General's"),
     ],
 )
 def test_the_policy_refuses_with_a_reason(action, facts, role, department, reason):
@@ -50,6 +55,10 @@ def test_the_policy_refuses_with_a_reason(action, facts, role, department, reaso
 
 def test_the_director_general_acts_once_escalated():
     check_action(Action.REPLY, case(Status.WITH_DEPARTMENT, level=2), Role.DIRECTOR_GENERAL, None)
+
+
+def test_replaying_a_case_from_before_the_rule_lets_customer_service_reply_once_escalated():
+    check_action(Action.REPLY, case(Status.WITH_DEPARTMENT, level=2), Role.CS_AGENT, None, old_rules=True)
 
 
 def test_auditors_and_admins_change_nothing():
