@@ -32,8 +32,8 @@ class Caller:
         return Actor(role=self.role.value, department=self.department, key_id=str(self.key_id))
 
 
-async def create_api_key(database: Database, *, role: Role, name: str, department: str | None) -> tuple[int, str]:
-    """Store a new key and return (id, key); the key itself is shown once and never stored."""
+async def issue_api_key(database: Database, *, role: Role, name: str, department: str | None) -> tuple[ApiKey, str]:
+    """Store a new key and return its record and the key; the key itself is shown once and never stored."""
     if (role == Role.DEPARTMENT) != (department is not None):
         raise ValueError("a department key needs --department, and only a department key takes one")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -41,9 +41,13 @@ async def create_api_key(database: Database, *, role: Role, name: str, departmen
                     created_at=datetime.now(UTC))
     async with database.transaction() as session:
         session.add(record)
-        await session.flush()
-        key_id = record.id
-    return key_id, key
+    return record, key
+
+
+async def create_api_key(database: Database, *, role: Role, name: str, department: str | None) -> tuple[int, str]:
+    """Store a new key and return (id, key); the key itself is shown once and never stored."""
+    record, key = await issue_api_key(database, role=role, name=name, department=department)
+    return record.id, key
 
 
 async def find_caller(database: Database, key: str) -> Caller | None:

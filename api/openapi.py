@@ -65,7 +65,12 @@ _CASE_STATE: dict[str, Any] = {
     "answer_due": ANSWER_DUE,
 }
 
-# Component name -> example, for the models of `api.schemas` and the workflow's `CaseView`.
+_API_KEY: dict[str, Any] = {
+    "id": 12, "name": "Civil status desk, Seeb", "role": "department", "department": "CIVIL_STATUS",
+    "created_at": "2026-03-01T07:30:00Z", "revoked_at": None,
+}
+
+# Component name -> example, for the models of `api.schemas`, `api.routes.admin` and the workflow's `CaseView`.
 COMPONENT_EXAMPLES: dict[str, Any] = {
     "TriageBody": {"department": "CIVIL_STATUS", "kind": "complaint", "priority": None},
     "RejectBody": {"reason": "Outside the ministry's competence: this concerns the municipality."},
@@ -133,6 +138,14 @@ COMPONENT_EXAMPLES: dict[str, Any] = {
         "customer_service": False,
     },
     "Health": {"status": "ok", "postgres": True, "temporal": True},
+    "ApiKeyCreate": {"name": "Civil status desk, Seeb", "role": "department", "department": "CIVIL_STATUS"},
+    "ApiKeyPublic": _API_KEY,
+    "ApiKeyCreated": {**_API_KEY, "key": "cmp_8Hq2vVbq0m3ZkRr1yP6tWc4nX9sLd7aGf5eJuT2oIyE"},
+    "DepartmentUpdate": {"name_ar": "المديرية العامة للأحوال المدنية", "name_en": "Directorate General of Civil Status",
+                         "email": "civil.status@moi.gov.om", "active": True},
+    "DepartmentRecord": {"code": "CIVIL_STATUS", "name_ar": "المديرية العامة للأحوال المدنية",
+                         "name_en": "Directorate General of Civil Status", "email": "civil.status@moi.gov.om",
+                         "customer_service": False, "active": True, "updated_at": "2026-03-01T07:30:00Z"},
     "TrackingView": example_view(),
     "ErrorResponse": ERROR_EXAMPLES[422],
 }

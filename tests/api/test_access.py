@@ -1,4 +1,4 @@
-"""Who may do what on which case: every case route × every caller, as the role table of the issue says.
+"""Who may do what on which case: every case route and admin route × every caller, as the issue's role table says.
 
 | role | may |
 | `channel` | submit; read the cases it submitted; pass on submitter information and contests |
@@ -12,6 +12,9 @@ A caller who may not see a case gets the very 404 of a case that does not exist,
 actions alike; a role that reads no case content (admin) gets 403. Callers are the session's keys,
 plus a second channel key (`other_channel`) that submitted none of these cases; every case here is
 submitted by `channel` and routed to `DEPARTMENT`, so `other_department` is the foreign department.
+
+The admin routes (keys and departments) are no case's: only `admin` may use them, every other role
+gets 403 and changes nothing, as on the other routes that are not about one case.
 """
 
 import time
@@ -22,8 +25,9 @@ import pytest
 from sqlmodel import select
 
 from api.auth import create_api_key
+from api.routes.admin import router as admin_router
 from domain.kinds import Role
-from store.models import TimelineEntry
+from store.models import ApiKey, DepartmentEntry, TimelineEntry
 from tests.api.closing import finish
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
 from tests.helpers import bearer, complaint, eventually, read_case, submit
@@ -282,3 +286,62 @@ async def test_a_rerouted_case_leaves_the_first_department(api, keys, callers):
 
     assert (await api.get(f"/v1/cases/{reference}", headers=bearer(keys.department))).status_code == 404
     assert (await api.get(f"/v1/cases/{reference}", headers=bearer(keys.other_department))).status_code == 200
+
+
+# ---------------------------------------------------------------- the admin routes
+
+# route -> (method, path); `{key_id}` is a key made for the try, `{code}` a department code of its own.
+ADMIN_ROUTES = {
+    "create-key": ("POST", "/v1/admin/keys"),
+    "list-keys": ("GET", "/v1/admin/keys"),
+    "revoke-key": ("DELETE", "/v1/admin/keys/{key_id}"),
+    "list-departments": ("GET", "/v1/admin/departments"),
+    "put-department": ("PUT", "/v1/admin/departments/{code}"),
+}
+ADMIN_EXPECTED: dict[str, dict[str, int]] = {
+    route: {caller: (201 if route in {"create-key", "put-department"} else 200) if caller == "admin" else 403
+            for caller in CALLERS}
+    for route in ADMIN_ROUTES
+}
+
+
+@pytest.mark.parametrize(
+    ("route", "caller"), list(product(ADMIN_ROUTES, CALLERS)),
+    ids=[f"{route}-{caller}" for route, caller in product(ADMIN_ROUTES, CALLERS)],
+)
+async def test_admin_route_by_role(api, callers, database, route, caller):
+    method, template = ADMIN_ROUTES[route]
+    expected = ADMIN_EXPECTED[route][caller]
+    marker = f"access {route} {caller}"
+    target_id, _ = await create_api_key(database, role=Role.CHANNEL, name=marker, department=None)
+    code = f"ACCESS_{route.replace('-', '_')}_{caller}".upper()
+    path = template.format(key_id=target_id, code=code)
+    bodies = {
+        "create-key": {"name": marker, "role": "auditor"},
+        # Made inactive, so that no list of active departments changes.
+        "put-department": {"name_ar": "دائرة", "name_en": marker, "active": False},
+    }
+
+    response = await api.request(method, path, json=bodies.get(route), headers=bearer(callers[caller]))
+
+    assert response.status_code == expected, response.text
+    if expected == 403:
+        assert response.json()["error"]["code"] == "forbidden"
+    async with database.session() as session:
+        made = (await session.exec(select(ApiKey).where(ApiKey.name == marker, ApiKey.role == "auditor"))).all()
+        target = await session.get(ApiKey, target_id)
+        department = await session.get(DepartmentEntry, code)
+    assert len(made) == (1 if route == "create-key" and expected == 201 else 0)
+    assert (target.revoked_at is not None) is (route == "revoke-key" and expected == 200)
+    assert (department is not None) is (route == "put-department" and expected == 201)
+    if route == "list-keys" and expected == 200:
+        assert target_id in {item["id"] for item in response.json()}
+    if route == "list-departments" and expected == 200:
+        assert DEPARTMENT in {item["code"] for item in response.json()}
+
+
+async def test_the_admin_table_covers_every_admin_route_and_caller():
+    served = {(method, route.path) for route in admin_router.routes for method in route.methods}
+    assert served == set(ADMIN_ROUTES.values())
+    assert all(set(row) == set(CALLERS) for row in ADMIN_EXPECTED.values())
+

@@ -14,7 +14,10 @@ session's event loop, where the database engine, the Temporal client and the wor
 
 About half the generated requests to `/{reference}` routes are aimed at real cases (with their
 tracking code for `/v1/track`), so that actions reach the workflow and full answers get validated;
-the rest use whatever reference schemathesis made up (mostly 404s).
+the rest use whatever reference schemathesis made up (mostly 404s). The admin routes change what
+other tests rely on, so they are kept to what is this module's own: a key to revoke is one of its
+own disposable keys (or a key that does not exist), and a department of the policy file is swapped
+for a look-alike code, so that no fuzzed body renames, readdresses or deactivates a real one.
 
 Bounded on purpose: about 5 000 requests, some 3 minutes on a 2-core machine; the module's last line
 of output says how many requests went to how many operations and callers, and what they got back.
@@ -33,9 +36,10 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
 from api.app import create_app
-from api.auth import create_api_key
+from api.auth import create_api_key, find_caller
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
+from api.routes.admin import MAX_KEY_ID
 from core.settings import Settings
 from domain.kinds import Role
 from tests.conftest import DEPARTMENT, TEST_CODEC_KEYS
@@ -134,6 +138,21 @@ async def real_cases(client, role_keys) -> list[tuple[str, str]]:
     return made
 
 
+@pytest.fixture(scope="module")
+async def revocable_key_ids(database, role_keys) -> list[int]:
+    """Keys the admin routes may revoke: a few made for that, and the fuzzing admin's own (refused, 409)."""
+    ids = [
+        (await create_api_key(database, role=Role.CHANNEL, name=f"schemathesis disposable {n}", department=None))[0]
+        for n in range(4)
+    ]
+    return ids + [(await find_caller(database, role_keys["admin"])).key_id]
+
+
+@pytest.fixture(scope="module")
+def policy_codes(services) -> frozenset[str]:
+    return frozenset(department.code for department in services.policy.departments)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def report_counts(request) -> Iterator[None]:
     """At the end of the module, one line: how many requests, over how many operations x callers, by phase."""
@@ -174,6 +193,20 @@ def aim_at_a_real_case(case, real_cases: list[tuple[str, str]]) -> None:
         case.headers = {**(case.headers or {}), "X-Tracking-Code": code}
 
 
+def keep_admin_changes_to_our_own(case, revocable_key_ids: list[int], policy_codes: frozenset[str]) -> None:
+    """A key to revoke is one of this module's (or none); a department of the policy becomes a look-alike."""
+    if case.meta is None or case.meta.is_negative_at(ParameterLocation.PATH):
+        return
+    parameters = case.path_parameters or {}
+    if case.method.upper() == "DELETE" and "key_id" in parameters:
+        pick = zlib.crc32(repr(case).encode()) % (2 * len(revocable_key_ids))
+        # Half to a key of ours, half to ids no key has (from the top of the range down).
+        key_id = revocable_key_ids[pick] if pick < len(revocable_key_ids) else MAX_KEY_ID - pick
+        case.path_parameters = {**parameters, "key_id": key_id}
+    if case.method.upper() == "PUT" and parameters.get("code") in policy_codes:
+        case.path_parameters = {**parameters, "code": f"FUZZ_{parameters['code']}"}
+
+
 def send(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, case, headers: dict[str, str]) -> httpx.Response:
     """Send the request exactly as schemathesis would put it on the wire, through the ASGI client."""
     kwargs = case.as_transport_kwargs(base_url=str(client.base_url), headers=headers)
@@ -183,8 +216,9 @@ def send(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, case, heade
     return loop.run_until_complete(asyncio.wait_for(request, timeout=60))
 
 
-def run(case, caller: str, headers: dict[str, str], loop, client, real_cases) -> None:
+def run(case, caller: str, headers: dict[str, str], loop, client, real_cases, admin_targets) -> None:
     aim_at_a_real_case(case, real_cases)
+    keep_admin_changes_to_our_own(case, *admin_targets)
     response = send(loop, client, case, headers)
     phase = case.meta.phase.name.value if case.meta else TestPhase.EXAMPLES.value
     SENT[(caller, case.operation.label, phase)] += 1
@@ -198,14 +232,19 @@ def role(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="module")
+def admin_targets(revocable_key_ids, policy_codes) -> tuple[list[int], frozenset[str]]:
+    return revocable_key_ids, policy_codes
+
+
 @schema.exclude(path_regex=KEYLESS).parametrize()
-def test_every_keyed_operation_as_each_role(case, role, role_keys, loop, client, real_cases):
-    run(case, role, bearer(role_keys[role]), loop, client, real_cases)
+def test_every_keyed_operation_as_each_role(case, role, role_keys, loop, client, real_cases, admin_targets):
+    run(case, role, bearer(role_keys[role]), loop, client, real_cases, admin_targets)
 
 
 @schema.include(path_regex=KEYLESS).parametrize()
-def test_every_keyless_operation(case, loop, client, real_cases):
-    run(case, "submitter", {}, loop, client, real_cases)
+def test_every_keyless_operation(case, loop, client, real_cases, admin_targets):
+    run(case, "submitter", {}, loop, client, real_cases, admin_targets)
 
 
 async def test_the_app_serves_the_document_under_test(client):
