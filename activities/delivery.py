@@ -10,11 +10,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 from jinja2 import TemplateError
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -35,8 +35,12 @@ DEPARTMENTS = DepartmentEntry.__table__
 TIMELINE = TimelineEntry.__table__
 
 DELIVERY_FAILED = "DeliveryFailed"
-# Well inside the workflow's heartbeat timeout (10 s).
+# Well inside the workflow's heartbeat timeout.
 HEARTBEAT_EVERY_SECONDS = 3
+# One send, all included (connecting, STARTTLS, login, the message); the transports' own timeouts are per step.
+SEND_DEADLINE_SECONDS = 30
+# How long a claimed row stays with its attempt: longer than any send can last, plus recording it.
+CLAIM_LEASE = timedelta(seconds=45)
 _DIRECTOR_GENERAL = {"ar": "المدير العام", "en": "the Director General"}
 # The facts of a case a channel's callback carries besides the text; never personal data.
 _CALLBACK_FACTS = ("kind", "status", "answer_due")
@@ -220,24 +224,39 @@ class DeliveryActivities:
             template=plan.template,
             facts={"channel_ref": plan.channel_ref, **{name: plan.context.get(name) for name in _CALLBACK_FACTS}},
         )
-        await _heartbeating(self._transport(route, plan).send(envelope), route.transport)
+        # Shielded: if Temporal cancels this attempt mid-send (a missed heartbeat), the send still
+        # finishes and is recorded, instead of leaving a sent message that looks unsent.
+        sending = asyncio.ensure_future(self._send_and_record(self._transport(route, plan), envelope))
+        await _heartbeating(asyncio.shield(sending), route.transport)
+
+    async def _send_and_record(self, transport, envelope: Envelope) -> None:
+        try:
+            async with asyncio.timeout(SEND_DEADLINE_SECONDS):
+                await transport.send(envelope)
+        except TimeoutError:
+            raise DeliveryFailed(f"{transport.name}: no answer within {SEND_DEADLINE_SECONDS} s") from None
         async with self._database.transaction() as session:
-            now = datetime.now(timezone.utc)
             await session.exec(
-                update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key)
-                .values(status="sent", sent_at=now, updated_at=now, last_error=None)
+                update(DELIVERIES).where(DELIVERIES.c.idempotency_key == envelope.idempotency_key)
+                .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
             )
 
     async def _claim(self, key: str) -> bool:
-        """Take the row for this attempt; False when it was sent already (checked before every send)."""
-        attempt = activity.info().attempt
+        """Take the row for this attempt; False when it was sent already (checked before every send).
+
+        A row another attempt is sending stays with that attempt for the claim's lease: an attempt
+        Temporal gave up on may still be alive and about to record its send. After the lease, that
+        send has finished or timed out for certain, so the row is free again.
+        """
         async with self._database.transaction() as session:
             claimed = await session.exec(
                 update(DELIVERIES)
-                # A row another attempt of this activity holds is free again once Temporal runs a later attempt.
-                .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status != "sent",
-                       DELIVERIES.c.attempts < attempt)
-                .values(status="sending", attempts=attempt, updated_at=datetime.now(timezone.utc))
+                .where(
+                    DELIVERIES.c.idempotency_key == key,
+                    DELIVERIES.c.status != "sent",
+                    or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
+                )
+                .values(status="sending", attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
                 .returning(DELIVERIES.c.id)
             )
             if claimed.first() is not None:
@@ -245,7 +264,7 @@ class DeliveryActivities:
             status = (await session.exec(select(DELIVERIES.c.status).where(DELIVERIES.c.idempotency_key == key))).first()
         if status is not None and status.status == "sent":
             return False
-        raise ApplicationError("another attempt holds this delivery", type="DeliveryBusy")
+        raise ApplicationError("another attempt is sending this message", type="DeliveryBusy")
 
     def _transport(self, route: Route, plan: Plan):
         if route.transport == "email":

@@ -65,8 +65,9 @@ STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_i
 # Messages go out as regular activities: a mail server or gateway may be down for a while, and the
 # case goes on meanwhile. About 30 minutes of retries, then the message is marked failed.
 DELIVERY_TIMEOUT = timedelta(seconds=45)
-# A worker that dies mid-send is noticed by its missing heartbeat, well before the attempt's timeout.
-DELIVERY_HEARTBEAT = timedelta(seconds=10)
+# A worker that dies mid-send is noticed by its missing heartbeat, before the attempt's timeout. A living
+# attempt that misses it only delays the message: the delivery row stays with it (activities/delivery.py).
+DELIVERY_HEARTBEAT = timedelta(seconds=20)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
