@@ -230,16 +230,18 @@ class DeliveryActivities:
         await _heartbeating(asyncio.shield(sending), route.transport)
 
     async def _send_and_record(self, transport, envelope: Envelope) -> None:
+        async def record_sent() -> None:
+            async with self._database.transaction() as session:
+                await session.exec(
+                    update(DELIVERIES).where(DELIVERIES.c.idempotency_key == envelope.idempotency_key)
+                    .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
+                )
+
         try:
             async with asyncio.timeout(SEND_DEADLINE_SECONDS):
-                await transport.send(envelope)
+                await transport.send(envelope, record_sent)
         except TimeoutError:
             raise DeliveryFailed(f"{transport.name}: no answer within {SEND_DEADLINE_SECONDS} s") from None
-        async with self._database.transaction() as session:
-            await session.exec(
-                update(DELIVERIES).where(DELIVERIES.c.idempotency_key == envelope.idempotency_key)
-                .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
-            )
 
     async def _claim(self, key: str) -> bool:
         """Take the row for this attempt; False when it was sent already (checked before every send).

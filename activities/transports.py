@@ -10,6 +10,7 @@ import html
 import json
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -25,6 +26,10 @@ HTTP_TIMEOUT = httpx.Timeout(15.0)
 SMTP_TIMEOUT = 20.0
 # Statuses after which the same request may succeed later; any other 4xx is the request's own fault.
 _TRANSIENT_HTTP = {408, 425, 429}
+
+
+# Called once the receiver has taken the message, to record it as sent before anything else can fail.
+Accepted = Callable[[], Awaitable[None]]
 
 
 class DeliveryFailed(Exception):
@@ -54,29 +59,39 @@ class EmailTransport:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    async def send(self, envelope: Envelope) -> None:
+    async def send(self, envelope: Envelope, accepted: Accepted) -> None:
         settings = self._settings
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            start_tls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=password,
+            tls_context=self._tls_context(),
+            timeout=SMTP_TIMEOUT,
+        )
+        kept = False
         try:
-            await aiosmtplib.send(
-                self._email(envelope),
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                start_tls=settings.smtp_starttls,
-                username=settings.smtp_username,
-                password=password,
-                tls_context=self._tls_context(),
-                timeout=SMTP_TIMEOUT,
-            )
+            async with client:
+                await client.send_message(self._email(envelope))
+                kept = True
+                # Recorded before QUIT: the moment between the server keeping a message and our
+                # record of it is the one in which a crash makes the next attempt send it again.
+                await accepted()
         except aiosmtplib.SMTPRecipientsRefused as refused:
             codes = sorted({response.code for response in refused.recipients})
             raise DeliveryFailed(f"email: the mail server refused the recipient (SMTP {codes})", permanent=True) from None
         except aiosmtplib.SMTPAuthenticationError as error:
             raise DeliveryFailed(f"email: login to the mail server failed (SMTP {error.code})") from None
         except aiosmtplib.SMTPResponseException as error:
+            if kept:
+                return  # only QUIT failed, after the message was kept and recorded
             permanent = 500 <= error.code < 600
             raise DeliveryFailed(f"email: the mail server answered SMTP {error.code}", permanent=permanent) from None
         except (aiosmtplib.SMTPException, OSError) as error:
+            if kept:
+                return
             raise DeliveryFailed(f"email: could not reach the mail server ({type(error).__name__})") from None
 
     def _email(self, envelope: Envelope) -> EmailMessage:
@@ -124,7 +139,7 @@ class SmsTransport:
         self._client = client
         self._body = Environment(undefined=StrictUndefined, autoescape=False).from_string(settings.sms_body_template)
 
-    async def send(self, envelope: Envelope) -> None:
+    async def send(self, envelope: Envelope, accepted: Accepted) -> None:
         settings = self._settings
         body = self._body.render(to=envelope.address, text=envelope.message.sms, idempotency_key=envelope.idempotency_key)
         auth = None
@@ -134,6 +149,7 @@ class SmsTransport:
             self._client, "sms gateway", settings.sms_url, body.encode(),
             {"Content-Type": "application/json", "Idempotency-Key": envelope.idempotency_key}, auth,
         )
+        await accepted()
 
 
 class CallbackTransport:
@@ -145,7 +161,7 @@ class CallbackTransport:
         self._callback = callback
         self._client = client
 
-    async def send(self, envelope: Envelope) -> None:
+    async def send(self, envelope: Envelope, accepted: Accepted) -> None:
         body = json.dumps(
             {
                 "event": envelope.template,
@@ -166,6 +182,7 @@ class CallbackTransport:
             "X-Complaints-Signature": "sha256=" + sign(self._callback.secret.get_secret_value(), timestamp, body),
         }
         await _post(self._client, "channel callback", self._callback.url, body, headers, None)
+        await accepted()
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -141,6 +141,14 @@ async def test_a_refused_address_is_marked_failed_on_the_case_and_the_case_goes_
     # The case is not held up: customer service can still triage it.
     await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
 
+    # Counted, and listed for customer service to chase; not for a department.
+    summary = await api.get("/v1/deliveries/summary", params={"limit": 500}, headers=keys.header("cs_agent"))
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["messages"]["failed"] >= 1 and summary.json()["deliveries"]["email"]["failed"] >= 1
+    (listed,) = [item for item in summary.json()["failed"] if item["reference"] == reference]
+    assert (listed["template"], listed["transport"]) == ("acknowledgement", "email")
+    assert (await api.get("/v1/deliveries/summary", headers=keys.header("department"))).status_code == 403
+
 
 async def _with_action(api, keys, reference: str, action: str) -> dict | None:
     from tests.helpers import read_case
@@ -253,6 +261,11 @@ async def test_email_goes_over_starttls_with_a_login_when_configured(tmp_path, s
     try:
         message = MessageRenderer().render("acknowledgement", "ar", {
             "reference": "C-2026-999999", "kind": "complaint", "answer_due": "2026-12-03T10:30:00+00:00"})
+        accepted: list[str] = []
+
+        async def kept() -> None:
+            accepted.append(envelope.idempotency_key)
+
         envelope = Envelope("someone@example.om", message, "C-2026-999999.0001-received-0-acknowledgement.email",
                             "C-2026-999999", "acknowledgement", {})
         secured = settings.model_copy(update={
@@ -260,13 +273,15 @@ async def test_email_goes_over_starttls_with_a_login_when_configured(tmp_path, s
             "smtp_username": "complaints", "smtp_ca_file": certificate,
         })
         with pytest.raises(DeliveryFailed, match="login to the mail server failed"):
-            await EmailTransport(secured.model_copy(update={"smtp_password": SecretStr("wrong")})).send(envelope)
-        await EmailTransport(secured.model_copy(update={"smtp_password": SecretStr("s3cret")})).send(envelope)
+            await EmailTransport(secured.model_copy(update={"smtp_password": SecretStr("wrong")})).send(envelope, kept)
+        await EmailTransport(secured.model_copy(update={"smtp_password": SecretStr("s3cret")})).send(envelope, kept)
         with pytest.raises(DeliveryFailed, match="could not reach the mail server|SMTP 530"):
             # Without STARTTLS the server refuses to go on: nothing is sent in the clear.
-            await EmailTransport(secured.model_copy(update={"smtp_starttls": False, "smtp_password": SecretStr("s3cret")})).send(envelope)
+            plain = secured.model_copy(update={"smtp_starttls": False, "smtp_password": SecretStr("s3cret")})
+            await EmailTransport(plain).send(envelope, kept)
     finally:
         server.controller.stop()
     assert logins.logins == ["complaints"]
+    assert accepted == [envelope.idempotency_key]  # told once, for the one message the server kept
     (received,) = server.folder.parsed()
     assert received["Subject"] == message.subject
