@@ -11,7 +11,7 @@ from api.deps import Services
 from api.limits import RequestSizeLimit
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
-from api.routes import admin, cases, codec, intake, system, tracking
+from api.routes import admin, cases, codec, deliveries, intake, system, tracking
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
@@ -72,5 +72,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(tracking.router)
     app.include_router(codec.router)
     app.include_router(admin.router)
+    app.include_router(deliveries.router)
     openapi.install(app)
     return app

@@ -215,6 +215,7 @@ def build_intake(
         actor=caller.as_actor(),
         terms_by_kind=terms_by_kind,
         department_codes=department_codes,
+        language=submission.language,
     )
 
 

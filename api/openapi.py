@@ -80,6 +80,7 @@ COMPONENT_EXAMPLES: dict[str, Any] = {
     "RespondBody": {"message": "Your passport was renewed on 3 March; collect it at the Seeb office."},
     "CloseBody": {},
     "ContestBody": {"reason": "The Seeb office says the passport has not arrived."},
+    "InstructBody": {"instruction": "Answer the submitter by Thursday and copy me.", "department": None},
     "CaseCreated": {
         "reference": "C-2026-000123",
         "tracking_code": "q3Zk0Jb1R5mN8wXc2YtV4A",

@@ -1,7 +1,7 @@
 """The HTTP contract: request bodies (unknown fields refused) and response models."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -39,6 +39,9 @@ class CaseCreate(StrictBody):
     subject: _text(300)
     description: _text(10_000)
     priority: Priority | None = None
+    language: Literal["ar", "en"] = Field(
+        default="ar", description="The language the submitter is written to in: Arabic (default) or English."
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -53,6 +56,7 @@ class CaseCreate(StrictBody):
                     "subject": "Passport renewal delayed",
                     "description": "I applied for renewal three weeks ago and have heard nothing.",
                     "priority": None,
+                    "language": "ar",
                 }
             ]
         },
@@ -158,6 +162,13 @@ class CloseBody(StrictBody):
 
 class ContestBody(StrictBody):
     reason: _text(2000)
+
+
+class InstructBody(StrictBody):
+    instruction: _text(5000)
+    department: str | None = Field(
+        default=None, max_length=40, description="Hand the case to this department; omit to instruct the case's own."
+    )
 
 
 class CaseList(BaseModel):

@@ -121,9 +121,19 @@ async def worker(temporal_client, settings: Settings, database: Database) -> Asy
     """One worker for the session, built exactly as `complaints worker` builds it."""
     running = build_worker(temporal_client, settings, database)
     task = asyncio.create_task(running.run())
+    # A worker that stops on its own would leave every later test waiting on timeouts: say why, loudly.
+    task.add_done_callback(_report_worker_stop)
     yield
     await running.shutdown()
     await task
+
+
+def _report_worker_stop(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        import traceback
+
+        traceback.print_exception(task.exception())
+        print("THE SESSION WORKER STOPPED; later tests will time out", flush=True)
 
 
 @pytest.fixture(scope="session")

@@ -36,18 +36,35 @@ REFUSED_MARK = "refused"
 class TestMailFolder(MailFolder):
     """The dev mail sink, plus a refusal for marked recipients so the failure path can be tested."""
 
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self._lock = threading.Lock()
+        self._parsed: list[EmailMessage] = []
+        self._by_recipient: dict[str, list[EmailMessage]] = {}
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
         if REFUSED_MARK in address:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        answer = await super().handle_DATA(server, session, envelope)
+        # Parsed once, as it arrives (in the server's thread): tests poll these lists many times a second,
+        # and re-reading thousands of files each time would starve the event loop the worker shares.
+        message = BytesParser(policy=policy.default).parsebytes(envelope.original_content or envelope.content)
+        with self._lock:
+            self._parsed.append(message)
+            self._by_recipient.setdefault(str(message["To"]), []).append(message)
+        return answer
+
     def parsed(self) -> list[EmailMessage]:
-        parser = BytesParser(policy=policy.default)
-        return [parser.parsebytes(path.read_bytes()) for path in self.messages()]
+        with self._lock:
+            return list(self._parsed)
 
     def to(self, address: str) -> list[EmailMessage]:
-        return [message for message in self.parsed() if message["To"] == address]
+        with self._lock:
+            return list(self._by_recipient.get(address, []))
 
 
 @dataclass

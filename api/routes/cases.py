@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from api import errors
 from api.auth import Caller
+from api.departments import active_department_codes
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
 from api.schemas import (
@@ -25,6 +26,7 @@ from api.schemas import (
     CaseSummary,
     CloseBody,
     ContestBody,
+    InstructBody,
     RejectBody,
     ReplyBody,
     RequestInfoBody,
@@ -42,7 +44,7 @@ from api.visibility import (
     visible_to,
 )
 from domain.kinds import FINAL_STATUSES, Kind, Role, Status
-from store.models import CaseRead, CaseRecord, TimelineEntry
+from store.models import CaseRead, CaseRecord, DepartmentEntry, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
     CaseView,
@@ -50,6 +52,7 @@ from workflows.messages import (
     ContestRequest,
     DepartmentReply,
     InfoRequest,
+    Instruction,
     RejectRequest,
     SubmitterInfo,
     SubmitterResponse,
@@ -94,7 +97,7 @@ async def list_cases(
     services: ServicesDep,
     status: Status | None = None,
     kind: Kind | None = None,
-    department: Annotated[str | None, Query(max_length=40, description="A department code of the policy.")] = None,
+    department: Annotated[str | None, Query(max_length=40, description="A department code of the directory.")] = None,
     escalation_level: Annotated[int | None, Query(ge=1, le=2)] = None,
     breached: bool | None = None,
     due_before: Annotated[
@@ -109,9 +112,9 @@ async def list_cases(
     """
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
-    if department is not None and services.policy.department(department) is None:
+    if department is not None and not await _in_directory(services, department):
         raise errors.ApiError(422, "validation_error", f"invalid request: department: unknown department {department!r}",
-                              [errors.FieldProblem(field="department", reason="not a department of the policy")])
+                              [errors.FieldProblem(field="department", reason="not a department of the directory")])
     columns = [getattr(CaseRecord, name) for name in CaseSummary.model_fields]
     query = select(*columns).where(visible_to(caller))
     if status is not None:
@@ -135,6 +138,12 @@ async def list_cases(
     items = [CaseSummary.model_validate(dict(row._mapping)) for row in rows[:limit]]
     next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > limit else None
     return CaseList(items=items, next_cursor=next_cursor)
+
+
+async def _in_directory(services: Services, code: str) -> bool:
+    """Any department of the directory, active or not: an inactive one still has its old cases."""
+    async with services.database.session() as session:
+        return await session.get(DepartmentEntry, code) is not None
 
 
 def _aware(instant: datetime) -> datetime:
@@ -296,9 +305,9 @@ async def send_update(services: Services, reference: str, update, request) -> Ca
 async def triage(reference: str, body: TriageBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Classify the case and route it to the competent department (customer service)."""
     await ensure_visible(services, caller, reference)
-    if services.policy.department(body.department) is None:
+    if body.department not in await active_department_codes(services.database):
         raise errors.ApiError(422, "validation_error", f"unknown department {body.department!r}",
-                              [errors.FieldProblem(field="department", reason="not a department of the policy")])
+                              [errors.FieldProblem(field="department", reason="not an active department of the directory")])
     request = TriageRequest(
         actor=caller.as_actor(), department=body.department,
         kind=body.kind.value if body.kind else None, priority=body.priority.value if body.priority else None,
@@ -332,6 +341,17 @@ async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: Se
     """The department's (or, once escalated, the Director General's) reply on the case."""
     await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary))
+
+
+@router.post("/{reference}/instruct", response_model=CaseView, responses=ERRORS)
+async def instruct(reference: str, body: InstructBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+    """The Director General directs a department on an escalated case (and may hand it to another department)."""
+    await ensure_visible(services, caller, reference)
+    if body.department is not None and body.department not in await active_department_codes(services.database):
+        raise errors.ApiError(422, "validation_error", f"unknown department {body.department!r}",
+                              [errors.FieldProblem(field="department", reason="not an active department of the directory")])
+    request = Instruction(caller.as_actor(), body.instruction, body.department)
+    return await send_update(services, reference, CaseWorkflow.instruct, request)
 
 
 @router.post("/{reference}/respond", response_model=CaseView, responses=ERRORS)

@@ -2,9 +2,9 @@
 
 | role | may |
 | `channel` | submit; read the cases it submitted; pass on submitter information and contests |
-| `cs_agent` | everything on every case; triage, reject, respond, close |
+| `cs_agent` | everything on every case except the Director General's reply; triage, reject, respond, close |
 | `department` | read and act on the cases routed to its own department only: reply, request information |
-| `director_general` | read every case; reply to (and ask about) escalated cases |
+| `director_general` | read every case; reply to (and ask about) escalated cases; instruct a department |
 | `auditor` | read everything, including the timeline and who read it; change nothing |
 | `admin` | manage keys and departments; no case content |
 
@@ -49,6 +49,7 @@ ROUTES = {
     "respond": ("POST", "/respond", {"message": "It is done."}, "replied"),
     "close": ("POST", "/close", {}, "responded"),
     "contest": ("POST", "/contest", {"reason": "It is not done."}, "responded"),
+    "instruct": ("POST", "/instruct", {"instruction": "Answer the submitter today."}, "open"),
 }
 ACTIONS = {route for route, (method, *_) in ROUTES.items() if method == "POST"}
 
@@ -63,11 +64,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     "triage":         dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
     "reject":         dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
     "request-info":   dict(zip(CALLERS, (409, 404, 200, 200, 404, 200, 409, 403))),
-    "reply":          dict(zip(CALLERS, (409, 404, 200, 200, 404, 200, 409, 403))),
+    # The open case is escalated: its reply is the department's or the Director General's.
+    "reply":          dict(zip(CALLERS, (409, 404, 409, 200, 404, 200, 409, 403))),
     "submitter-info": dict(zip(CALLERS, (200, 404, 200, 409, 404, 409, 409, 403))),
     "respond":        dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
     "close":          dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
     "contest":        dict(zip(CALLERS, (200, 404, 200, 409, 404, 409, 409, 403))),
+    "instruct":       dict(zip(CALLERS, (409, 404, 409, 409, 404, 200, 409, 403))),
 }
 # Whether the case is in the caller's `GET /v1/cases`.
 LISTED = dict(zip(CALLERS, (True, False, True, True, False, True, True, False)))
@@ -345,3 +348,16 @@ async def test_the_admin_table_covers_every_admin_route_and_caller():
     assert served == set(ADMIN_ROUTES.values())
     assert all(set(row) == set(CALLERS) for row in ADMIN_EXPECTED.values())
 
+
+
+# ---------------------------------------------------------------- delivery figures
+
+DELIVERY_SUMMARY_EXPECTED = dict(zip(CALLERS, (403, 403, 200, 403, 403, 403, 200, 200)))
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_delivery_figures_by_role(api, callers, caller):
+    response = await api.get("/v1/deliveries/summary", headers=bearer(callers[caller]))
+    assert response.status_code == DELIVERY_SUMMARY_EXPECTED[caller], response.text
+    if response.status_code == 200:
+        assert set(response.json()) == {"messages", "deliveries", "failed"}
