@@ -25,6 +25,7 @@ from domain.kinds import Role
 from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
+from tests import helpers
 from tests.outside import HttpSink, MailServer, serve_http_sink, start_mail_server
 from worker import build_worker
 
@@ -126,6 +127,23 @@ async def worker(temporal_client, settings: Settings, database: Database) -> Asy
     yield
     await running.shutdown()
     await task
+
+
+@pytest.fixture(autouse=True)
+async def finish_cases_the_test_made(request):
+    """Bring every case a test submitted to its end, so breached cases stop reminding the DG every 2 s.
+
+    Left running, they pile up over the session: each reminder is a step and an email, and by the
+    last modules the worker spends its time on reminders nobody reads, and updates time out.
+    """
+    if "api" not in request.fixturenames:
+        yield  # a test without the API (unit tests, the dev stack's own) submits nothing here
+        return
+    api, keys = request.getfixturevalue("api"), request.getfixturevalue("keys")
+    yield
+    from tests.api.closing import finish
+
+    await finish(api, keys.cs_agent, helpers.created_references)
 
 
 def _report_worker_stop(task: asyncio.Task) -> None:
