@@ -129,21 +129,22 @@ async def worker(temporal_client, settings: Settings, database: Database) -> Asy
     await task
 
 
-@pytest.fixture(autouse=True)
-async def finish_cases_the_test_made(request):
-    """Bring every case a test submitted to its end, so breached cases stop reminding the DG every 2 s.
+@pytest.fixture(scope="module", autouse=True)
+async def finish_cases_the_module_made(request):
+    """Bring every case a module submitted to its end, so breached cases stop reminding the DG every 2 s.
 
     Left running, they pile up over the session: each reminder is a step and an email, and by the
     last modules the worker spends its time on reminders nobody reads, and updates time out.
     """
-    if "api" not in request.fixturenames:
-        yield  # a test without the API (unit tests, the dev stack's own) submits nothing here
+    uses_api = any("api" in item.fixturenames for item in request.session.items if item.module is request.module)
+    if not uses_api:
+        yield  # unit tests and the dev stack's own test submit nothing here
         return
     api, keys = request.getfixturevalue("api"), request.getfixturevalue("keys")
     yield
     from tests.api.closing import finish
 
-    await finish(api, keys.cs_agent, helpers.created_references)
+    await finish(api, keys.cs_agent, helpers.submitted_in_module)
 
 
 def _report_worker_stop(task: asyncio.Task) -> None:
