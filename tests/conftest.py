@@ -25,7 +25,6 @@ from domain.kinds import Role
 from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
-from tests import helpers
 from tests.outside import HttpSink, MailServer, serve_http_sink, start_mail_server
 from worker import build_worker
 
@@ -129,22 +128,47 @@ async def worker(temporal_client, settings: Settings, database: Database) -> Asy
     await task
 
 
+# For modules that make many cases and test no deadline (the fuzzer): on this calendar nothing falls
+# due while they run, so their cases stay where the requests put them and never remind anyone.
+CALM_WORKING_DAY_SECONDS = 3600.0
+
+
+@pytest.fixture(scope="session")
+def calm_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"task_queue": "complaints-test-calm", "working_day_seconds": CALM_WORKING_DAY_SECONDS})
+
+
+@pytest.fixture(scope="session")
+async def calm_worker(temporal_client, calm_settings: Settings, database: Database) -> AsyncIterator[None]:
+    running = build_worker(temporal_client, calm_settings, database)
+    task = asyncio.create_task(running.run())
+    task.add_done_callback(_report_worker_stop)
+    yield
+    await running.shutdown()
+    await task
+
+
+@pytest.fixture(scope="session")
+def calm_services(calm_settings: Settings, database: Database, temporal_client) -> Services:
+    return services_for(calm_settings, database, temporal_client)
+
+
 @pytest.fixture(scope="module", autouse=True)
-async def finish_cases_the_module_made(request):
-    """Bring every case a module submitted to its end, so breached cases stop reminding the DG every 2 s.
+async def stop_the_cases_of_the_module(request):
+    """Stop every case still running when a module ends, so breached ones stop reminding the DG every 2 s.
 
     Left running, they pile up over the session: each reminder is a step and an email, and by the
     last modules the worker spends its time on reminders nobody reads, and updates time out.
     """
-    uses_api = any("api" in item.fixturenames for item in request.session.items if item.module is request.module)
-    if not uses_api:
-        yield  # unit tests and the dev stack's own test submit nothing here
+    items = [item for item in request.session.items if item.module is request.module]
+    if not any("temporal_client" in item.fixturenames for item in items):
+        yield  # unit tests and the dev stack's own test start no case here
         return
-    api, keys = request.getfixturevalue("api"), request.getfixturevalue("keys")
+    temporal_client = request.getfixturevalue("temporal_client")
     yield
-    from tests.api.closing import finish
+    from tests.api.closing import stop_every_running_case
 
-    await finish(api, keys.cs_agent, helpers.submitted_in_module)
+    await stop_every_running_case(temporal_client)
 
 
 def _report_worker_stop(task: asyncio.Task) -> None:
@@ -157,6 +181,10 @@ def _report_worker_stop(task: asyncio.Task) -> None:
 
 @pytest.fixture(scope="session")
 def services(settings: Settings, database: Database, temporal_client) -> Services:
+    return services_for(settings, database, temporal_client)
+
+
+def services_for(settings: Settings, database: Database, temporal_client) -> Services:
     policy = load_policy(settings.policy_path)
     return Services(
         settings=settings,

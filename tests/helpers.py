@@ -30,15 +30,12 @@ def complaint(**overrides: Any) -> dict:
 
 # References of the cases the running test created; the replay recorder saves their histories.
 created_references: list[str] = []
-# And of the running module: finished when it ends (tests/conftest.py).
-submitted_in_module: list[str] = []
 
 
 async def submit(api: httpx.AsyncClient, key: str, body: dict | None = None) -> dict:
     response = await api.post("/v1/cases", json=body or complaint(), headers=bearer(key))
     assert response.status_code == 201, response.text
     created_references.append(response.json()["reference"])
-    submitted_in_module.append(response.json()["reference"])
     return response.json()
 
 

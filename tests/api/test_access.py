@@ -28,7 +28,7 @@ from api.auth import create_api_key
 from api.routes.admin import router as admin_router
 from domain.kinds import Role
 from store.models import ApiKey, DepartmentEntry, TimelineEntry
-from tests.api.closing import finish
+from tests.api.closing import stop_cases
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 
@@ -86,20 +86,20 @@ async def callers(keys, database) -> dict[str, str]:
     return {**{name: getattr(keys, name) for name in CALLERS if name != "other_channel"}, "other_channel": other_channel}
 
 
-# Cases made for one test, finished after it; the shared ones are finished when replaced and at the end.
+# Cases made for one test, stopped after it; shared ones once replaced (in the next test's teardown) and at the end.
 _made: list[str] = []
 
 
 @pytest.fixture(autouse=True)
-async def finish_made_cases(api, keys):
+async def stop_made_cases(temporal_client):
     yield
-    await finish(api, keys.cs_agent, _made)
+    await stop_cases(temporal_client, _made)
 
 
 @pytest.fixture(scope="module", autouse=True)
-async def finish_shared_cases(api, keys):
+async def stop_shared_cases(temporal_client):
     yield
-    await finish(api, keys.cs_agent, [reference for reference, _ in _shared.values()] + _report)
+    await stop_cases(temporal_client, [reference for reference, _ in _shared.values()] + _report)
     _shared.clear()
     _report.clear()
 
@@ -143,7 +143,7 @@ async def shared_case(api, keys, state: str) -> str:
     reference, made = _shared.get(state, (None, 0.0))
     if reference is None or time.monotonic() - made > FRESH_FOR:
         if reference is not None:
-            await finish(api, keys.cs_agent, [reference])
+            _made.append(reference)
         made = time.monotonic()
         reference = await case_in(api, keys, state)
         _shared[state] = (reference, made)

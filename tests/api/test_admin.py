@@ -16,7 +16,7 @@ from api.auth import find_caller
 from domain.policy import Department
 from store.migrate import seed_departments
 from store.models import ApiKey, DepartmentEntry
-from tests.api.closing import finish
+from tests.api.closing import stop_cases
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import Actor, TriageRequest
@@ -26,9 +26,9 @@ _made: list[str] = []
 
 
 @pytest.fixture(autouse=True)
-async def finish_made_cases(api, keys):
+async def stop_made_cases(temporal_client):
     yield
-    await finish(api, keys.cs_agent, _made)
+    await stop_cases(temporal_client, _made)
     _made.clear()
 
 

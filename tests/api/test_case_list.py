@@ -12,7 +12,7 @@ import pytest
 
 from api.auth import create_api_key, find_caller
 from domain.kinds import Role
-from tests.api.closing import finish
+from tests.api.closing import stop_cases
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 
@@ -53,14 +53,14 @@ async def act(api, key: str, reference: str, action: str, body: dict) -> dict:
     return response.json()
 
 
-# The cases a test made, finished after it (a breached case would remind the DG every 2 s for the session).
+# The cases a test made, stopped after it (a breached case would remind the DG every 2 s for the session).
 _made: list[str] = []
 
 
 @pytest.fixture(autouse=True)
-async def finish_made_cases(api, keys):
+async def stop_made_cases(temporal_client):
     yield
-    await finish(api, keys.cs_agent, _made)
+    await stop_cases(temporal_client, _made)
 
 
 async def new_case(api, key: str, keys, *, track: bool = True, **overrides) -> str:
@@ -89,12 +89,12 @@ SUBMISSIONS = [
 
 
 @pytest.fixture(scope="module")
-async def own_channel(api, keys, database) -> AsyncIterator[tuple[str, list[str]]]:
+async def own_channel(api, keys, database, temporal_client) -> AsyncIterator[tuple[str, list[str]]]:
     """(key, references) of a channel that submitted SUBMISSIONS and nothing else."""
     _, key = await create_api_key(database, role=Role.CHANNEL, name="test list channel", department=None)
     references = [await new_case(api, key, keys, track=False, **overrides) for overrides in SUBMISSIONS]
     yield key, references
-    await finish(api, keys.cs_agent, list(references))
+    await stop_cases(temporal_client, list(references))
 
 
 async def test_pages_follow_each_other_in_answer_due_order_without_gaps_or_duplicates(api, own_channel):

@@ -17,7 +17,7 @@ from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from core.settings import Settings
 from store.ratelimits import PublicRequestCount
-from tests.api.closing import finish
+from tests.api.closing import stop_cases
 from tests.conftest import TEST_CODEC_KEYS
 from tests.helpers import complaint, eventually, read_case, submit
 
@@ -44,12 +44,12 @@ def public_client(services, limiter: PublicLimiter, address: str,
 
 
 @pytest.fixture(scope="module")
-async def case(api, keys) -> tuple[str, str]:
+async def case(api, keys, temporal_client) -> tuple[str, str]:
     """(reference, tracking code) of a real case."""
     created = await submit(api, keys.channel, complaint())
     await eventually(lambda: read_case(api, keys.cs_agent, created["reference"]))
     yield created["reference"], created["tracking_code"]
-    await finish(api, keys.cs_agent, [created["reference"]])
+    await stop_cases(temporal_client, [created["reference"]])
 
 
 def code(value: str) -> dict[str, str]:

@@ -7,8 +7,9 @@ values, each constraint broken in turn, a missing key, undeclared methods) and `
 requests, positive and negative, deterministically (`SEED`).
 
 The schema is the document the app serves at `/openapi.json`. Requests go through an app of this
-module's own (the session's services; keys of its own, so the cases it makes are nobody else's; the
-pace limits raised so that they do not hide what is behind them) over the same httpx ASGI transport as
+module's own (the session's servers, with a worker on a calendar of hour-long working days so that no
+deadline of the dozens of cases it makes falls due during the run; keys of its own, so the cases it
+makes are nobody else's; the pace limits raised so that they do not hide what is behind them) over the same httpx ASGI transport as
 the other API tests. Schemathesis' tests are synchronous: each request is run to completion on the
 session's event loop, where the database engine, the Temporal client and the worker live.
 
@@ -86,8 +87,9 @@ async def loop() -> asyncio.AbstractEventLoop:
 
 
 @pytest.fixture(scope="module")
-async def client(services, worker) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(services=services)
+async def client(calm_services, calm_worker) -> AsyncIterator[httpx.AsyncClient]:
+    # The calm calendar: the fuzzer makes dozens of cases, and no deadline of theirs falls due meanwhile.
+    app = create_app(services=calm_services)
     # Fuzzing submits many cases and guesses many tracking codes; the limits have tests of their own.
     app.state.intake_limiter = FailureLimiter(max_failures=1_000_000, window_seconds=60)
     app.state.tracking_limiter = FailureLimiter(max_failures=1_000_000, window_seconds=600)

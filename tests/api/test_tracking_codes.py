@@ -21,16 +21,16 @@ from api.schemas import CaseCreate
 from api.tracking_codes import CodeSeal, SealedCodeUnreadable, derived_tracking_code, new_tracking_code
 from domain.kinds import Kind
 from store.models import CaseRecord, IntakeRequest
-from tests.api.closing import finish
+from tests.api.closing import stop_cases
 from tests.helpers import bearer, complaint, eventually, read_case
 
 _made: list[str] = []
 
 
 @pytest.fixture(autouse=True)
-async def finish_made_cases(api, keys):
+async def stop_made_cases(temporal_client):
     yield
-    await finish(api, keys.cs_agent, _made)
+    await stop_cases(temporal_client, _made)
     _made.clear()
 
 

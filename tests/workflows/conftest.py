@@ -1,4 +1,4 @@
-"""Record the histories of these runs for the replay tests, when asked to (RECORD_HISTORIES=1)."""
+"""Per test: record the histories of its cases for the replay tests when asked (RECORD_HISTORIES=1), then stop them."""
 
 import os
 import re
@@ -7,17 +7,23 @@ from pathlib import Path
 import pytest
 
 from tests import helpers
+from tests.api.closing import stop_cases
 
 HISTORIES = Path(__file__).resolve().parent.parent / "replay" / "histories"
 
 
 @pytest.fixture(autouse=True)
-async def record_histories(request, temporal_client):
+async def record_histories_then_stop_the_cases(request, temporal_client):
     helpers.created_references.clear()
     yield
-    if not os.environ.get("RECORD_HISTORIES"):
-        return
-    name = re.sub(r"[^A-Za-z0-9_]+", "-", request.node.name).strip("-")
+    if os.environ.get("RECORD_HISTORIES"):
+        await record_histories(request.node.name, temporal_client)
+    # A breached case left running would remind the DG every 2 s while the rest of the module runs.
+    await stop_cases(temporal_client, helpers.created_references)
+
+
+async def record_histories(test_name: str, temporal_client) -> None:
+    name = re.sub(r"[^A-Za-z0-9_]+", "-", test_name).strip("-")
     # RECORD_HISTORIES=<label> prefixes the files, so a new generation of histories sits beside the old ones.
     label = os.environ["RECORD_HISTORIES"]
     if label != "1":
