@@ -17,7 +17,7 @@ from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
 from domain.policy import load_policy
 from store.db import Database
-from workflows.case import CaseWorkflow
+from workflows.case import CaseWorkflow, delivery_task_queue
 from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("complaints.worker")
@@ -41,6 +41,7 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
             deadlines.compute_deadlines,
             deadlines.working_days_after,
             deadlines.extend_for_pause,
+            # Here too for messages of cases that started sending before delivery had its own queue.
             delivery.deliver_message,
             delivery.record_delivery_failure,
             *retention_activities(database, policy),
@@ -53,25 +54,45 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
     )
 
 
+def build_delivery_worker(client, settings: Settings, database: Database) -> Worker:
+    """The sender: only deliver_message, on its own task queue, so nothing delays the record of a send."""
+    return Worker(
+        client,
+        task_queue=delivery_task_queue(settings.task_queue),
+        activities=[DeliveryActivities(database, settings).deliver_message],
+    )
+
+
 async def run_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings)
     database = Database(settings.resolved_database_url())
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
     await ensure_retention_schedule(client, settings, load_policy(settings.policy_path))
-    worker = build_worker(client, settings, database)
+    await _run_until_stopped(build_worker(client, settings, database), settings.task_queue, settings)
+    await database.dispose()
+
+
+async def run_delivery_worker(settings: Settings) -> None:
+    client = await connect_when_ready(settings)
+    database = Database(settings.resolved_database_url())
+    worker = build_delivery_worker(client, settings, database)
+    await _run_until_stopped(worker, delivery_task_queue(settings.task_queue), settings)
+    await database.dispose()
+
+
+async def _run_until_stopped(worker: Worker, task_queue: str, settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker polling task queue %s at %s", settings.task_queue, settings.resolved_temporal_address())
+    log.info("worker polling task queue %s at %s", task_queue, settings.resolved_temporal_address())
     async with worker:
         await stop.wait()
-    await database.dispose()
 
 
-def main() -> None:
+def main(run=run_worker) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    asyncio.run(run(get_settings()))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 Rerun: `.venv/bin/python bench/delivery.py --cases 200 [--kill-worker]`.
 
 Starts its own PostgreSQL and Temporal dev server (temp data dir), the dev mail sink (core/mailsink.py's
-MailFolder under aiosmtpd) on 127.0.0.1 in this process, and a worker process that sends email there;
+MailFolder under aiosmtpd) on 127.0.0.1 in this process, a case worker process and a sender process
+(`complaints delivery`) that sends email there;
 submits complaints, each from its own address, through the real API app, and counts the .eml files the
 sink kept: acknowledgements per case, copies of one Message-ID, language, time from submission to
 arrival, and how long after the server kept a message its delivery row was marked sent (a worker that
-dies in that window sends the message again, with the same Message-ID). With --kill-worker the worker is
+dies in that window sends the message again, with the same Message-ID). With --kill-worker the sender is
 SIGKILLed at a random moment after --kill-at of the acknowledgements have arrived (while others are being
 sent) and started again; an attempt the kill interrupted is retried once Temporal times it out.
 """
@@ -185,7 +186,7 @@ async def kill_and_restart(worker_box: list, mail: SlowMailFolder, threshold: in
     worker_box[-1].send_signal(signal.SIGKILL)
     kill.killed_at = time.time()
     await asyncio.to_thread(worker_box[-1].wait)
-    print(f"worker SIGKILLed after {kill.kept_before} messages, with {kill.in_data} in the SMTP DATA phase; "
+    print(f"sender SIGKILLed after {kill.kept_before} messages, with {kill.in_data} in the SMTP DATA phase; "
           f"restarting it in {down_seconds}s")
     await asyncio.sleep(down_seconds)
     since = worker_log.stat().st_size
@@ -277,8 +278,8 @@ def report_kill(kill: Kill, acknowledgements: list[Kept], duplicated_first_copie
     while_down = sum(1 for message in acknowledgements if kill.killed_at <= message.arrived < kill.restarted_at)
     after_restart = sum(1 for message in acknowledgements if message.arrived >= kill.restarted_at)
     print(f"kill: {kill.kept_before} kept before it, {kill.in_data} in the DATA phase at it; {while_down} kept "
-          f"while the worker was down; {after_restart} sent after the restart "
-          f"(the new worker polled {kill.polling_at - kill.killed_at:.1f}s after the kill)")
+          f"while the sender was down; {after_restart} sent after the restart "
+          f"(the new sender polled {kill.polling_at - kill.killed_at:.1f}s after the kill)")
     if duplicated_first_copies:
         offsets = sorted(round((message.arrived - kill.killed_at) * 1000) for message in duplicated_first_copies)
         print(f"first copies of the duplicated messages were kept at these ms from the kill: {offsets}")
@@ -302,7 +303,7 @@ async def run(args: argparse.Namespace) -> None:
     temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
     mail = SlowMailFolder(data_dir / "mail", args.smtp_delay_ms / 1000, args.slow_ack)
     smtp = Controller(mail, hostname="127.0.0.1", port=free_port())
-    processes, workers = [], []
+    processes, workers, senders = [], [], []
     smtp.start()
     try:
         processes.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
@@ -316,9 +317,11 @@ async def run(args: argparse.Namespace) -> None:
             "COMPLAINTS_SMTP_HOST": "127.0.0.1", "COMPLAINTS_SMTP_PORT": str(smtp.port),
         }
         env = {name: value for name, value in os.environ.items() if not name.startswith(_OWN_PREFIXES)} | own
-        worker_log = data_dir / "worker.log"
-        workers.append(start_worker(env, worker_log))
-        await polling(worker_log, 0)
+        workers.append(start_worker(env, data_dir / "worker.log"))
+        sender_log = data_dir / "delivery.log"
+        senders.append(start_worker(env, sender_log, "delivery"))
+        await polling(data_dir / "worker.log", 0)
+        await polling(sender_log, 0)
         settings = Settings(**own)
         database = Database(postgres.url)
         policy = load_policy(settings.policy_path)
@@ -330,8 +333,8 @@ async def run(args: argparse.Namespace) -> None:
         killing = None
         if args.kill_worker:
             killing = asyncio.create_task(kill_and_restart(
-                workers, mail, max(1, int(args.kill_at * args.cases)), args.kill_jitter_ms / 1000, args.down_seconds,
-                lambda: start_worker(env, worker_log), worker_log))
+                senders, mail, max(1, int(args.kill_at * args.cases)), args.kill_jitter_ms / 1000, args.down_seconds,
+                lambda: start_worker(env, sender_log, "delivery"), sender_log))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as api:
             started = time.monotonic()
             cases = await submit_from_own_addresses(api, key, args.cases, args.rate)
@@ -343,20 +346,20 @@ async def run(args: argparse.Namespace) -> None:
             try:
                 kill = await asyncio.wait_for(killing, args.settle_timeout)
             except TimeoutError:
-                print(f"the worker was never killed: fewer than {args.kill_at:.0%} of the messages arrived in time")
+                print(f"the sender was never killed: fewer than {args.kill_at:.0%} of the messages arrived in time")
         references = [reference for reference, _ in cases.values()]
         outbox = await wait_until_settled(database, references, args.settle_timeout)
         await quiet(mail, args.quiet_seconds)
         print(f"settled {time.monotonic() - started:.1f}s after the first submission")
         exact = report(cases, kept_messages(mail), await deliveries(database, references), outbox, kill, submitted_in)
-        print(abandoned_attempts(worker_log))
+        print(abandoned_attempts(sender_log))
         await database.dispose()
         if not exact:
-            tail = re.sub(r"\x1b\[[0-9;]*m", "", worker_log.read_text(errors="replace")).splitlines()[-10:]
-            print("worker log tail:\n" + "\n".join(line[:200] for line in tail))
+            tail = re.sub(r"\x1b\[[0-9;]*m", "", sender_log.read_text(errors="replace")).splitlines()[-10:]
+            print("sender log tail:\n" + "\n".join(line[:200] for line in tail))
             sys.exit(1)
     finally:
-        for worker in workers:
+        for worker in workers + senders:
             stop_process(worker, signal.SIGTERM)
         smtp.stop()
         for process, stop_signal in reversed(processes):
@@ -383,13 +386,13 @@ def main() -> None:
     parser.add_argument("--smtp-delay-ms", type=float, default=100.0, help="how long the SMTP server takes over DATA")
     parser.add_argument("--slow-ack", action="store_true",
                         help="keep the message first, then delay the 250 (a kill then loses an accepted message's 250)")
-    parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the worker while acknowledgements go out")
+    parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the sender (complaints delivery) while acknowledgements go out")
     parser.add_argument("--kill-at", type=float, default=0.3,
                         help="fraction of the acknowledgements kept before the kill")
     parser.add_argument("--kill-jitter-ms", type=float, default=500.0,
                         help="the kill comes at a random moment up to this long after --kill-at is reached")
     parser.add_argument("--seed", type=int, help="seed for the kill's jitter (default: random)")
-    parser.add_argument("--down-seconds", type=float, default=2.0, help="how long the worker stays dead")
+    parser.add_argument("--down-seconds", type=float, default=2.0, help="how long the sender stays dead")
     parser.add_argument("--settle-timeout", type=float, default=300.0,
                         help="how long to wait for every acknowledgement to leave pending")
     parser.add_argument("--quiet-seconds", type=float, default=5.0,

@@ -44,9 +44,10 @@ from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
 from store.models import OutboxMessage, TimelineEntry  # noqa: E402
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_worker(env: dict[str, str], log: Path, part: str = "worker") -> subprocess.Popen:
+    """`complaints worker`, or with part="delivery" the sender."""
     return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "worker"], cwd=REPO, env=env,
+        [sys.executable, "-m", "core.cli", part], cwd=REPO, env=env,
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
 
@@ -109,6 +110,7 @@ async def run(args: argparse.Namespace) -> None:
         worker_log = data_dir / "worker.log"
         worker = start_worker(env, worker_log)
         workers.append(worker)
+        workers.append(start_worker(env, data_dir / "delivery.log", "delivery"))
         database = Database(postgres.url)
         policy = load_policy(settings.policy_path)
         services = Services(settings, database, await connect_when_ready(settings), policy,

@@ -23,6 +23,12 @@ def _worker(_: argparse.Namespace) -> None:
     worker.main()
 
 
+def _delivery(_: argparse.Namespace) -> None:
+    import worker
+
+    worker.main(worker.run_delivery_worker)
+
+
 def _api(_: argparse.Namespace) -> None:
     import uvicorn
 
@@ -91,8 +97,9 @@ def _apikey_create(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="complaints", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("dev", help="run PostgreSQL, Temporal, the worker and the API, supervised").set_defaults(run=_dev)
-    commands.add_parser("worker", help="run the worker").set_defaults(run=_worker)
+    commands.add_parser("dev", help="run PostgreSQL, Temporal, the worker, the sender and the API, supervised").set_defaults(run=_dev)
+    commands.add_parser("worker", help="run the worker: cases, their steps and deadlines").set_defaults(run=_worker)
+    commands.add_parser("delivery", help="run the sender: email, SMS and channel callbacks").set_defaults(run=_delivery)
     commands.add_parser("api", help="serve the HTTP API").set_defaults(run=_api)
     commands.add_parser("migrate", help="apply database migrations and register search attributes").set_defaults(
         run=_migrate

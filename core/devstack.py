@@ -123,7 +123,7 @@ class DevStack:
         if not settings.smtp_host:
             await self._start_mailsink()
         child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
-        for part in ("worker", "api"):
+        for part in ("worker", "delivery", "api"):
             await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env))
         await self._wait_for_api(self.children[-1])
 

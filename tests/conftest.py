@@ -4,6 +4,7 @@ Nothing here is fake: the servers are the same binaries `complaints dev` runs.
 """
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -26,7 +27,7 @@ from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
 from tests.outside import HttpSink, MailServer, serve_http_sink, start_mail_server
-from worker import build_worker
+from worker import build_delivery_worker, build_worker
 
 REPO = Path(__file__).resolve().parent.parent
 # Long enough that an HTTP round trip is a small part of a day, short enough to watch escalations.
@@ -118,14 +119,22 @@ async def temporal_client(settings: Settings):
 
 @pytest.fixture(scope="session")
 async def worker(temporal_client, settings: Settings, database: Database) -> AsyncIterator[None]:
-    """One worker for the session, built exactly as `complaints worker` builds it."""
-    running = build_worker(temporal_client, settings, database)
-    task = asyncio.create_task(running.run())
-    # A worker that stops on its own would leave every later test waiting on timeouts: say why, loudly.
-    task.add_done_callback(_report_worker_stop)
+    """The case worker and the sender for the session, built exactly as `complaints worker` and `complaints delivery` build them."""
+    async with running_workers(temporal_client, settings, database):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def running_workers(temporal_client, settings: Settings, database: Database) -> AsyncIterator[None]:
+    workers = [build_worker(temporal_client, settings, database), build_delivery_worker(temporal_client, settings, database)]
+    tasks = [asyncio.create_task(running.run()) for running in workers]
+    for task in tasks:
+        # A worker that stops on its own would leave every later test waiting on timeouts: say why, loudly.
+        task.add_done_callback(_report_worker_stop)
     yield
-    await running.shutdown()
-    await task
+    for running in workers:
+        await running.shutdown()
+    await asyncio.gather(*tasks)
 
 
 # For modules that make many cases and test no deadline (the fuzzer): on this calendar nothing falls
@@ -140,12 +149,8 @@ def calm_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 async def calm_worker(temporal_client, calm_settings: Settings, database: Database) -> AsyncIterator[None]:
-    running = build_worker(temporal_client, calm_settings, database)
-    task = asyncio.create_task(running.run())
-    task.add_done_callback(_report_worker_stop)
-    yield
-    await running.shutdown()
-    await task
+    async with running_workers(temporal_client, calm_settings, database):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,7 @@ DELIVERY_RETRY = RetryPolicy(
 # Changes to what a running case does, named for workflow.patched (never reuse or remove one while cases run).
 PATCH_DELIVERY = "deliver-notifications"
 PATCH_ESCALATED_REPLY = "escalated-reply-is-not-customer-services"
+PATCH_DELIVERY_QUEUE = "deliveries-on-their-own-task-queue"
 
 ACTION_REFUSED = "ActionRefused"
 RECEIVED_STEP = "received"
@@ -87,6 +88,16 @@ UNCHANGED = "unchanged"
 
 def workflow_id(reference: str) -> str:
     return f"case-{reference}"
+
+
+def delivery_task_queue(case_task_queue: str) -> str:
+    """Where messages are sent from: a worker process that does nothing else (`complaints delivery`).
+
+    A worker busy with workflow tasks can take a hundred milliseconds between a mail server taking a
+    message and the record that it was sent; a worker killed in that window sends it again. Alone,
+    the sender closes that window to a few milliseconds.
+    """
+    return f"{case_task_queue}-delivery"
 
 
 @dataclass
@@ -696,10 +707,13 @@ class CaseWorkflow:
 
     async def _deliver(self, key: str, template: str) -> None:
         request = DeliveryRequest(self._intake.reference, key)
+        # Cases that sent before this change keep sending from the case worker while they replay.
+        own_queue = workflow.patched(PATCH_DELIVERY_QUEUE)
         try:
             await workflow.execute_activity(
                 "deliver_message",
                 request,
+                task_queue=delivery_task_queue(workflow.info().task_queue) if own_queue else None,
                 start_to_close_timeout=DELIVERY_TIMEOUT,
                 heartbeat_timeout=DELIVERY_HEARTBEAT,
                 retry_policy=DELIVERY_RETRY,

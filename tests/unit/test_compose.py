@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 
-APP_SERVICES = ("migrate", "worker", "api")
+APP_SERVICES = ("migrate", "worker", "delivery", "api")
 EXPECTED_SERVICES = {
     "app-db",
     "temporal-db",
@@ -197,6 +197,7 @@ def test_app_services_run_the_project_image_with_their_command(services):
     for name in APP_SERVICES:
         assert services[name]["build"].value == ".", f"{name} is not built from the project's Dockerfile"
     assert services["worker"]["command"].value == '["complaints", "worker"]'
+    assert services["delivery"]["command"].value == '["complaints", "delivery"]'
     assert services["migrate"]["command"].value == '["complaints", "migrate"]'
     assert "command" not in services["api"], "the api runs the image's default command, `complaints api`"
 
@@ -260,7 +261,7 @@ def test_start_order(services):
         "app-db": "service_healthy",
         "temporal-namespace": "service_completed_successfully",
     }
-    for name in ("worker", "api"):
+    for name in ("worker", "delivery", "api"):
         assert depends_on(services[name]) == {"migrate": "service_completed_successfully"}
     for name, service in services.items():
         for dependency, condition in depends_on(service).items():

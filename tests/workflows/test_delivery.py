@@ -18,7 +18,7 @@ from store.models import Delivery, DepartmentEntry, OutboxMessage, TimelineEntry
 from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, TAJAWOB_CALLBACK_SECRET
 from tests.helpers import complaint, eventually
 from tests.outside import REFUSED_MARK
-from workflows.case import CaseWorkflow
+from workflows.case import CaseWorkflow, delivery_task_queue, workflow_id
 from workflows.messages import Actor, DepartmentReply
 from tests.workflows.test_lifecycle import act, days, new_case, timeline_actions, wait_for_status
 
@@ -87,6 +87,20 @@ async def test_one_arabic_acknowledgement_by_email_and_one_sms(api, keys, databa
     assert reference in json.loads(sms[0].body)["text"]
     assert sms[0].headers["idempotency-key"] == f"{reference}.{rows[0].message_key}.sms"
     assert {(row.transport, row.status) for row in await deliveries(database, reference)} == {("email", "sent"), ("sms", "sent")}
+
+
+async def test_messages_are_sent_from_the_senders_own_task_queue(api, keys, database, settings, temporal_client):
+    """Not from the case worker's: a busy case worker would stretch the moment between send and record."""
+    reference = await new_case(api, keys, submitter=submitter(unique_contact()))
+    await settled(database, reference, 1)
+    history = await temporal_client.get_workflow_handle(workflow_id(reference)).fetch_history()
+    queues = {
+        event.activity_task_scheduled_event_attributes.task_queue.name
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "deliver_message"
+    }
+    assert queues == {delivery_task_queue(settings.task_queue)} == {"complaints-test-delivery"}
 
 
 async def test_a_submitter_who_asked_for_english_is_written_to_in_english(api, keys, database, mail_server):
