@@ -54,12 +54,18 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
     )
 
 
+# Messages in flight at once in one sender. Each holds a database connection for the length of its
+# send (activities/delivery.py), so the sender's pool is as large: no send waits for one to record.
+SENDER_CONCURRENCY = 20
+
+
 def build_delivery_worker(client, settings: Settings, database: Database) -> Worker:
     """The sender: only deliver_message, on its own task queue, so nothing delays the record of a send."""
     return Worker(
         client,
         task_queue=delivery_task_queue(settings.task_queue),
         activities=[DeliveryActivities(database, settings).deliver_message],
+        max_concurrent_activities=SENDER_CONCURRENCY,
     )
 
 
@@ -74,7 +80,7 @@ async def run_worker(settings: Settings) -> None:
 
 async def run_delivery_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings)
-    database = Database(settings.resolved_database_url())
+    database = Database(settings.resolved_database_url(), pool_size=SENDER_CONCURRENCY)
     worker = build_delivery_worker(client, settings, database)
     await _run_until_stopped(worker, delivery_task_queue(settings.task_queue), settings)
     await database.dispose()

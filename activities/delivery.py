@@ -230,18 +230,22 @@ class DeliveryActivities:
         await _heartbeating(asyncio.shield(sending), route.transport)
 
     async def _send_and_record(self, transport, envelope: Envelope) -> None:
-        async def record_sent() -> None:
-            async with self._database.transaction() as session:
-                await session.exec(
+        # The connection is taken (and pinged) before the send, and commits by itself: once the server
+        # has the message, recording it is one statement, with no wait for the pool in between.
+        async with self._database.engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+            async def record_sent() -> None:
+                await connection.execute(
                     update(DELIVERIES).where(DELIVERIES.c.idempotency_key == envelope.idempotency_key)
                     .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
                 )
 
-        try:
-            async with asyncio.timeout(SEND_DEADLINE_SECONDS):
-                await transport.send(envelope, record_sent)
-        except TimeoutError:
-            raise DeliveryFailed(f"{transport.name}: no answer within {SEND_DEADLINE_SECONDS} s") from None
+            try:
+                async with asyncio.timeout(SEND_DEADLINE_SECONDS):
+                    await transport.send(envelope, record_sent)
+            except TimeoutError:
+                raise DeliveryFailed(f"{transport.name}: no answer within {SEND_DEADLINE_SECONDS} s") from None
 
     async def _claim(self, key: str) -> bool:
         """Take the row for this attempt; False when it was sent already (checked before every send).
