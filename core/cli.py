@@ -70,17 +70,18 @@ async def _register_search_attributes(settings, connect_when_ready, ensure_searc
 
 def _apikey_create(args: argparse.Namespace) -> None:
     from api.auth import create_api_key
-    from domain.policy import load_policy
+    from api.departments import active_department_codes
     from store.db import Database
 
     settings = get_settings()
     role = Role(args.role)
-    if args.department and load_policy(settings.policy_path).department(args.department) is None:
-        sys.exit(f"error: --department {args.department!r} is not a department of the policy")
 
     async def create() -> tuple[int, str]:
         database = Database(settings.resolved_database_url(), pool_size=1)
         try:
+            # The directory, as the admin API checks it: a department an admin added counts, a deactivated one not.
+            if args.department and args.department not in await active_department_codes(database):
+                raise ValueError(f"--department {args.department!r} is not an active department of the directory")
             return await create_api_key(database, role=role, name=args.name or role.value, department=args.department)
         finally:
             await database.dispose()

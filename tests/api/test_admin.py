@@ -4,8 +4,12 @@ Departments made here get codes of this module's own (`ADM_...`) and end inactiv
 active directory other tests see is the policy file's. Who else may call these routes: test_access.py.
 """
 
+import asyncio
 import hashlib
 import itertools
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -17,6 +21,7 @@ from domain.policy import Department
 from store.migrate import seed_departments
 from store.models import ApiKey, DepartmentEntry
 from tests.api.closing import stop_cases
+from tests.conftest import REPO
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import Actor, TriageRequest
@@ -304,3 +309,29 @@ async def test_a_routing_rule_to_an_inactive_department_leaves_the_case_to_custo
     left = await eventually(lambda: recorded(after["reference"], "received"))
     assert routed["department"] == "IT"
     assert left["department"] is None and "routed" not in {entry["action"] for entry in left["timeline"]}
+
+
+async def test_the_command_line_makes_department_keys_for_the_directorys_active_departments(api, keys, settings):
+    added, deactivated = new_code(), new_code()
+    await put_department(api, keys, added, expect=201)
+    await put_department(api, keys, deactivated, expect=201, active=False)
+    try:
+        made = await complaints_cli(settings, "apikey", "create", "--role", "department", "--department", added)
+        assert made.returncode == 0, made.stderr
+        assert "created key #" in made.stdout and added in made.stdout
+        refused = await complaints_cli(settings, "apikey", "create", "--role", "department", "--department", deactivated)
+        assert refused.returncode != 0
+        assert f"--department {deactivated!r} is not an active department of the directory" in refused.stderr
+    finally:
+        await put_department(api, keys, added, expect=200, active=False)
+
+
+async def complaints_cli(settings, *arguments: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "COMPLAINTS_DATA_DIR": str(settings.data_dir),
+           "COMPLAINTS_CODEC_KEYS": settings.codec_keys.get_secret_value()}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "core.cli", *arguments, env=env, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate()
+    return subprocess.CompletedProcess(arguments, process.returncode, stdout.decode(), stderr.decode())
