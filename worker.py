@@ -11,8 +11,8 @@ from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
 from activities.delivery import DeliveryActivities
 from activities.retention import retention_activities
-from core.settings import Settings, get_settings
 from core.retention_schedule import ensure_retention_schedule
+from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
 from domain.policy import load_policy

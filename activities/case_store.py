@@ -1,13 +1,12 @@
 """Activities that write the case file: the case row, its timeline and its outbox, each step exactly once."""
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
 from store.db import Database
 from store.models import CaseRecord, OutboxMessage, TimelineEntry
 from workflows.messages import CaseIntake, StepRecord, message_key
-
 
 # Core tables, not ORM entities: these hot-path statements skip the ORM's bulk-persistence layer,
 # which cost several milliseconds of CPU per step.

@@ -20,10 +20,22 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messages import MessageRenderer
-from activities.transports import CallbackTransport, DeliveryFailed, EmailTransport, Envelope, SmsTransport
+from activities.transports import (
+    CallbackTransport,
+    DeliveryFailed,
+    EmailTransport,
+    Envelope,
+    SmsTransport,
+)
 from core.settings import Settings
 from store.db import Database
-from store.models import CaseRecord, Delivery, DepartmentEntry, OutboxMessage, TimelineEntry
+from store.models import (
+    CaseRecord,
+    Delivery,
+    DepartmentEntry,
+    OutboxMessage,
+    TimelineEntry,
+)
 from workflows.messages import DeliveryFailure, DeliveryRequest
 
 log = logging.getLogger("complaints.delivery")

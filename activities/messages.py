@@ -5,7 +5,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+)
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
 LANGUAGES = ("ar", "en")

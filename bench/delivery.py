@@ -43,7 +43,11 @@ from api.deps import Services  # noqa: E402
 from bench.escalation import describe, start_worker  # noqa: E402
 from core.codec import new_key_spec  # noqa: E402
 from core.embedded import (  # noqa: E402
-    EmbeddedPostgres, TemporalDevServer, free_port, start_in_background, stop_process,
+    EmbeddedPostgres,
+    TemporalDevServer,
+    free_port,
+    start_in_background,
+    stop_process,
 )
 from core.mailsink import MailFolder  # noqa: E402
 from core.settings import Settings  # noqa: E402

@@ -32,7 +32,11 @@ from api.auth import create_api_key  # noqa: E402
 from api.deps import Services  # noqa: E402
 from core.codec import new_key_spec  # noqa: E402
 from core.embedded import (  # noqa: E402
-    EmbeddedPostgres, TemporalDevServer, free_port, start_in_background, stop_process,
+    EmbeddedPostgres,
+    TemporalDevServer,
+    free_port,
+    start_in_background,
+    stop_process,
 )
 from core.settings import Settings  # noqa: E402
 from core.temporal import connect_when_ready  # noqa: E402

@@ -14,10 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import warnings
 
 from temporalio.common import SearchAttributeIndexedValueType
 

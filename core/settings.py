@@ -1,12 +1,10 @@
 """Every setting of the service, read from the environment and `.env`."""
 
-from functools import lru_cache
-from pathlib import Path
-
 import os
 import secrets
 from collections.abc import Callable
-
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 

@@ -18,7 +18,13 @@ import pytest
 from api.app import create_app
 from api.auth import create_api_key
 from api.deps import Services
-from core.embedded import EmbeddedPostgres, TemporalDevServer, free_port, start_in_background, stop_process
+from core.embedded import (
+    EmbeddedPostgres,
+    TemporalDevServer,
+    free_port,
+    start_in_background,
+    stop_process,
+)
 from core.settings import Settings
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for

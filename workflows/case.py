@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -27,9 +32,9 @@ with workflow.unsafe.imports_passed_through():
         CloseRequest,
         ContestRequest,
         DeadlineRequest,
-        DepartmentDeadlines,
         DeliveryFailure,
         DeliveryRequest,
+        DepartmentDeadlines,
         DepartmentReply,
         InfoRequest,
         Instruction,
@@ -183,7 +188,7 @@ class CaseWorkflow:
             try:
                 await workflow.wait_condition(changed, timeout=remaining, timeout_summary=deadline.name)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         async with self._lock:
             # A handler may have moved this deadline while the timer fired; only act on it if it still stands.

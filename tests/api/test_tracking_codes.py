@@ -18,7 +18,12 @@ from api.intake import allocate_reference, request_hash
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.schemas import CaseCreate
-from api.tracking_codes import CodeSeal, SealedCodeUnreadable, derived_tracking_code, new_tracking_code
+from api.tracking_codes import (
+    CodeSeal,
+    SealedCodeUnreadable,
+    derived_tracking_code,
+    new_tracking_code,
+)
 from domain.kinds import Kind
 from store.models import CaseRecord, IntakeRequest
 from tests.api.closing import stop_cases

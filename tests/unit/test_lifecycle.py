@@ -3,7 +3,14 @@
 import pytest
 
 from domain.kinds import Role, Status
-from domain.lifecycle import RULES, SUBMITTER, Action, ActionRefused, CaseFacts, check_action
+from domain.lifecycle import (
+    RULES,
+    SUBMITTER,
+    Action,
+    ActionRefused,
+    CaseFacts,
+    check_action,
+)
 
 
 def case(status: Status, department: str | None = "HR", level: int = 1) -> CaseFacts:

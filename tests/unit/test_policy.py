@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from domain.kinds import Channel, Kind, Priority
-from domain.policy import CaseTerms, PolicyError, ResponseTimes, load_policy, parse_policy
+from domain.policy import (
+    CaseTerms,
+    PolicyError,
+    ResponseTimes,
+    load_policy,
+    parse_policy,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,14 @@ from sqlmodel import select
 
 from activities.case_store import CaseStore
 from store.models import CaseRecord, OutboxMessage, TimelineEntry
-from workflows.messages import Actor, CaseIntake, CaseSnapshot, Notification, StepRecord, Submitter
+from workflows.messages import (
+    Actor,
+    CaseIntake,
+    CaseSnapshot,
+    Notification,
+    StepRecord,
+    Submitter,
+)
 
 
 def intake(reference: str, now: datetime) -> CaseIntake:

@@ -14,13 +14,19 @@ from pydantic import SecretStr
 from sqlalchemy import update
 from sqlmodel import select
 
-from store.models import Delivery, DepartmentEntry, OutboxMessage, TimelineEntry
+from store.models import Delivery, DepartmentEntry, OutboxMessage
 from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, TAJAWOB_CALLBACK_SECRET
-from tests.helpers import complaint, eventually
+from tests.helpers import eventually
 from tests.outside import REFUSED_MARK
+from tests.workflows.test_lifecycle import (
+    act,
+    days,
+    new_case,
+    timeline_actions,
+    wait_for_status,
+)
 from workflows.case import CaseWorkflow, delivery_task_queue, workflow_id
 from workflows.messages import Actor, DepartmentReply
-from tests.workflows.test_lifecycle import act, days, new_case, timeline_actions, wait_for_status
 
 DEPARTMENT_EMAIL = "civil.status@moi.test"
 CUSTOMER_SERVICE_EMAIL = "customer.service@moi.test"
