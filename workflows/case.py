@@ -463,7 +463,8 @@ class CaseWorkflow:
         if action != Action.TRIAGE:
             return
         problems = []
-        if self._intake.department_codes and request.department not in self._intake.department_codes:
+        codes = self._known_departments(request)
+        if codes and request.department not in codes:
             problems.append(f"unknown department {request.department!r}")
         if request.kind and request.kind not in Kind.__members__.values():
             problems.append(f"unknown kind {request.kind!r}")
@@ -473,13 +474,18 @@ class CaseWorkflow:
             raise ApplicationError("; ".join(problems), type=ACTION_REFUSED, non_retryable=True)
 
     def _check_instruction(self, request: Instruction) -> None:
-        codes = self._intake.department_codes
+        codes = self._known_departments(request)
         if request.department and codes and request.department not in codes:
             raise ApplicationError(f"unknown department {request.department!r}", type=ACTION_REFUSED, non_retryable=True)
         if not (request.department or self._state.department):
             raise ApplicationError(
                 "the case has no department yet; name the department to instruct", type=ACTION_REFUSED, non_retryable=True
             )
+
+    def _known_departments(self, request: TriageRequest | Instruction) -> list[str]:
+        """The API's view of the directory when it sent the request (a department added since intake
+        counts); an operator's signal has none and falls back to the departments of the intake."""
+        return request.active_departments or self._intake.department_codes
 
     _performers = {
         Action.TRIAGE: _triage,

@@ -73,6 +73,9 @@ class TriageRequest:
     department: str
     kind: str | None = None
     priority: str | None = None
+    # The directory's active departments when the API sent this; None from an operator's signal,
+    # which is then checked against the departments active when the case came in.
+    active_departments: list[str] | None = None
 
 
 @dataclass
@@ -117,6 +120,7 @@ class Instruction:
     actor: Actor
     instruction: str
     department: str | None = None
+    active_departments: list[str] | None = None  # as on TriageRequest
 
 
 @dataclass

@@ -305,12 +305,13 @@ async def send_update(services: Services, reference: str, update, request) -> Ca
 async def triage(reference: str, body: TriageBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """Classify the case and route it to the competent department (customer service)."""
     await ensure_visible(services, caller, reference)
-    if body.department not in await active_department_codes(services.database):
-        raise errors.ApiError(422, "validation_error", f"unknown department {body.department!r}",
-                              [errors.FieldProblem(field="department", reason="not an active department of the directory")])
+    active = await active_department_codes(services.database)
+    if body.department not in active:
+        raise _not_an_active_department(body.department)
     request = TriageRequest(
         actor=caller.as_actor(), department=body.department,
         kind=body.kind.value if body.kind else None, priority=body.priority.value if body.priority else None,
+        active_departments=active,
     )
     return await send_update(services, reference, CaseWorkflow.triage, request)
 
@@ -347,10 +348,10 @@ async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: Se
 async def instruct(reference: str, body: InstructBody, caller: CallerDep, services: ServicesDep) -> CaseView:
     """The Director General directs a department on an escalated case (and may hand it to another department)."""
     await ensure_visible(services, caller, reference)
-    if body.department is not None and body.department not in await active_department_codes(services.database):
-        raise errors.ApiError(422, "validation_error", f"unknown department {body.department!r}",
-                              [errors.FieldProblem(field="department", reason="not an active department of the directory")])
-    request = Instruction(caller.as_actor(), body.instruction, body.department)
+    active = await active_department_codes(services.database)
+    if body.department is not None and body.department not in active:
+        raise _not_an_active_department(body.department)
+    request = Instruction(caller.as_actor(), body.instruction, body.department, active_departments=active)
     return await send_update(services, reference, CaseWorkflow.instruct, request)
 
 
@@ -373,3 +374,8 @@ async def contest(reference: str, body: ContestBody, caller: CallerDep, services
     """Pass on the submitter's contest of the answer; the case reopens at level 2."""
     await ensure_visible(services, caller, reference)
     return await send_update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason))
+
+
+def _not_an_active_department(code: str) -> errors.ApiError:
+    return errors.ApiError(422, "validation_error", f"unknown department {code!r}",
+                           [errors.FieldProblem(field="department", reason="not an active department of the directory")])

@@ -287,6 +287,21 @@ async def test_new_cases_may_be_routed_only_to_active_departments(api, keys, ser
         await put_department(api, keys, active, expect=200, active=False)
 
 
+async def test_a_department_added_while_a_case_runs_can_take_it(api, keys):
+    created = await submit(api, keys.channel, complaint())
+    reference = created["reference"]
+    _made.append(reference)
+    await eventually(lambda: read_case(api, keys.cs_agent, reference))
+    added = new_code()
+    await put_department(api, keys, added, expect=201)
+    try:
+        routed = await api.post(f"/v1/cases/{reference}/triage", json={"department": added}, headers=bearer(keys.cs_agent))
+        assert routed.status_code == 200, routed.text
+        assert routed.json()["department"] == added
+    finally:
+        await put_department(api, keys, added, expect=200, active=False)
+
+
 async def test_a_routing_rule_to_an_inactive_department_leaves_the_case_to_customer_service(api, keys):
     departments = {d["code"]: d for d in (await api.get("/v1/admin/departments", headers=bearer(keys.admin))).json()}
     it = departments["IT"]
