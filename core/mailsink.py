@@ -31,6 +31,7 @@ class MailFolder:
         partial = self.folder / f".{name}.tmp"
         partial.write_bytes(envelope.original_content or envelope.content)
         partial.rename(self.folder / f"{name}.eml")
+        log.info("kept %s.eml", name)  # the file's name only: the message itself is personal data
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[Path]:
@@ -45,6 +46,8 @@ def _arrival(path: Path) -> tuple[int, int]:
 
 def run_mailsink(folder: Path, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM."""
+    # aiosmtpd logs every connection at INFO, the supervisor's readiness probe included: one line per kept message is enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(MailFolder(folder), hostname=host, port=port)
     controller.start()
     log.info("mail sink on %s:%s keeps messages in %s", host, port, folder)
