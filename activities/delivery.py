@@ -16,6 +16,7 @@ import httpx
 from jinja2 import TemplateError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -53,6 +54,8 @@ HEARTBEAT_EVERY_SECONDS = 3
 SEND_DEADLINE_SECONDS = 30
 # How long a claimed row stays with its attempt: longer than any send can last, plus recording it.
 CLAIM_LEASE = timedelta(seconds=45)
+# Pauses before writing a send's record again on a fresh connection (about 6 s in all, inside the lease).
+RECORD_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 2.5)
 _DIRECTOR_GENERAL = {"ar": "المدير العام", "en": "the Director General"}
 # The facts of a case a channel's callback carries besides the text; never personal data.
 _CALLBACK_FACTS = ("kind", "status", "answer_due")
@@ -111,7 +114,6 @@ class DeliveryActivities:
                 await self._deliver_once(plan, route, rendered)
             except DeliveryFailed as failure:
                 failures.append(failure)
-                await self._note_failure(request, route, failure)
         if failures:
             raise ApplicationError(
                 "; ".join(failure.reason for failure in failures),
@@ -133,7 +135,12 @@ class DeliveryActivities:
                 return
             await session.exec(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.outbox_id == outbox.id, DELIVERIES.c.status != "sent")
+                .where(
+                    DELIVERIES.c.outbox_id == outbox.id,
+                    DELIVERIES.c.status != "sent",
+                    # A row an abandoned attempt may still be sending is left to it: its record decides.
+                    or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
+                )
                 .values(status="failed", updated_at=now)
             )
             await session.exec(update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status="failed", updated_at=now))
@@ -226,7 +233,8 @@ class DeliveryActivities:
     async def _deliver_once(self, plan: Plan, route: Route, rendered) -> None:
         key = _idempotency_key(plan.reference, plan.message_key, route.transport)
         activity.heartbeat(route.transport)
-        if not await self._claim(key):
+        claim = await self._claim(key)
+        if claim is None:
             return
         envelope = Envelope(
             address=route.address,
@@ -239,49 +247,95 @@ class DeliveryActivities:
         # Shielded: if Temporal cancels this attempt mid-send (a missed heartbeat), the send still
         # finishes and is recorded, instead of leaving a sent message that looks unsent.
         sending = asyncio.ensure_future(self._send_and_record(self._transport(route, plan), envelope))
-        await _heartbeating(asyncio.shield(sending), route.transport)
+        try:
+            await _heartbeating(asyncio.shield(sending), route.transport)
+        except DeliveryFailed as failure:
+            await self._note_failure(key, claim, failure)
+            raise
 
     async def _send_and_record(self, transport, envelope: Envelope) -> None:
-        # The connection is taken (and pinged) before the send, and commits by itself: once the server
-        # has the message, recording it is one statement, with no wait for the pool in between.
-        async with self._database.engine.connect() as connection:
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        """Send within SEND_DEADLINE_SECONDS; once the receiver has the message, record it whatever follows."""
+        deadline = asyncio.get_running_loop().time() + SEND_DEADLINE_SECONDS
+        try:
+            async with asyncio.timeout_at(deadline):
+                # Taken (and pinged) before the send and committing by itself: once the server has the
+                # message, recording it is one statement, with no wait for the pool in between.
+                connection = await self._database.engine.connect().start()
+        except TimeoutError:
+            raise DeliveryFailed(f"{transport.name}: no database connection within {SEND_DEADLINE_SECONDS} s") from None
+        recording: asyncio.Task | None = None
 
-            async def record_sent() -> None:
-                await connection.execute(
-                    update(DELIVERIES).where(DELIVERIES.c.idempotency_key == envelope.idempotency_key)
-                    .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
-                )
+        async def record_sent() -> None:
+            nonlocal recording
+            recording = asyncio.ensure_future(self._record_sent(connection, envelope.idempotency_key))
+            await asyncio.shield(recording)
 
+        try:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
             try:
-                async with asyncio.timeout(SEND_DEADLINE_SECONDS):
+                async with asyncio.timeout_at(deadline):
                     await transport.send(envelope, record_sent)
             except TimeoutError:
-                raise DeliveryFailed(f"{transport.name}: no answer within {SEND_DEADLINE_SECONDS} s") from None
+                if recording is None:
+                    raise DeliveryFailed(f"{transport.name}: no answer within {SEND_DEADLINE_SECONDS} s") from None
+            if recording is not None:
+                await recording  # the deadline may have cut in while the record was being written
+        finally:
+            await connection.close()
 
-    async def _claim(self, key: str) -> bool:
-        """Take the row for this attempt; False when it was sent already (checked before every send).
+    async def _record_sent(self, connection, key: str) -> None:
+        """Mark the row sent; on a connection that broke during the send, again on fresh ones.
+
+        Until this lands, the message looks unsent and its lease's end would let another attempt send it.
+        """
+        mark = (
+            update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key)
+            .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
+        )
+        try:
+            await connection.execute(mark)
+            return
+        except DBAPIError:
+            log.warning("recording a sent message failed on its connection; trying a new one", exc_info=False)
+        for pause in RECORD_RETRY_PAUSES:
+            await asyncio.sleep(pause)
+            try:
+                async with self._database.transaction() as session:
+                    await session.exec(mark)
+                return
+            except DBAPIError:
+                continue
+        raise ApplicationError("a sent message could not be recorded as sent", type="RecordFailed")
+
+    async def _claim(self, key: str) -> int | None:
+        """Take the row for this attempt and return the claim's number; None when it was sent already.
 
         A row another attempt is sending stays with that attempt for the claim's lease: an attempt
         Temporal gave up on may still be alive and about to record its send. After the lease, that
-        send has finished or timed out for certain, so the row is free again.
+        send has finished or timed out for certain, so the row is free again. A row refused for good
+        is not tried again: its refusal counts as this attempt's.
         """
         async with self._database.transaction() as session:
             claimed = await session.exec(
                 update(DELIVERIES)
                 .where(
                     DELIVERIES.c.idempotency_key == key,
-                    DELIVERIES.c.status != "sent",
+                    DELIVERIES.c.status.not_in(("sent", "refused")),
                     or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
                 )
                 .values(status="sending", attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
-                .returning(DELIVERIES.c.id)
+                .returning(DELIVERIES.c.attempts)
             )
-            if claimed.first() is not None:
-                return True
-            status = (await session.exec(select(DELIVERIES.c.status).where(DELIVERIES.c.idempotency_key == key))).first()
-        if status is not None and status.status == "sent":
-            return False
+            claim = claimed.first()
+            if claim is not None:
+                return claim.attempts
+            row = (await session.exec(
+                select(DELIVERIES.c.status, DELIVERIES.c.last_error).where(DELIVERIES.c.idempotency_key == key)
+            )).first()
+        if row is not None and row.status == "sent":
+            return None
+        if row is not None and row.status == "refused":
+            raise DeliveryFailed(row.last_error or "refused earlier", permanent=True)
         raise ApplicationError("another attempt is sending this message", type="DeliveryBusy")
 
     def _transport(self, route: Route, plan: Plan):
@@ -291,12 +345,15 @@ class DeliveryActivities:
             return self._sms
         return CallbackTransport(self._settings.channel_callbacks[plan.channel], self._http)
 
-    async def _note_failure(self, request: DeliveryRequest, route: Route, failure: DeliveryFailed) -> None:
-        key = _idempotency_key(request.reference, request.message_key, route.transport)
+    async def _note_failure(self, key: str, claim: int, failure: DeliveryFailed) -> None:
+        """Give the row back (or mark it refused for good), if it is still this attempt's claim."""
         async with self._database.transaction() as session:
             await session.exec(
-                update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status != "sent")
-                .values(status="pending", last_error=failure.reason[:500], updated_at=datetime.now(timezone.utc))
+                update(DELIVERIES)
+                .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == "sending",
+                       DELIVERIES.c.attempts == claim)
+                .values(status="refused" if failure.permanent else "pending", last_error=failure.reason[:500],
+                        updated_at=datetime.now(timezone.utc))
             )
 
     async def _finish(self, outbox_id: int, status: str) -> None:

@@ -25,7 +25,9 @@ from core.settings import ChannelCallback, Settings
 HTTP_TIMEOUT = httpx.Timeout(15.0)
 SMTP_TIMEOUT = 20.0
 # Statuses after which the same request may succeed later; any other 4xx is the request's own fault.
-_TRANSIENT_HTTP = {408, 425, 429}
+# 401 and 403 are our credentials, not the message: a gateway's rotated password is put right in
+# settings, and the messages waiting meanwhile must still go out then.
+_TRANSIENT_HTTP = {401, 403, 408, 425, 429}
 
 
 # Called once the receiver has taken the message, to record it as sent before anything else can fail.
@@ -81,7 +83,9 @@ class EmailTransport:
                 await accepted()
         except aiosmtplib.SMTPRecipientsRefused as refused:
             codes = sorted({response.code for response in refused.recipients})
-            raise DeliveryFailed(f"email: the mail server refused the recipient (SMTP {codes})", permanent=True) from None
+            # 5xx is a refusal for good; 4xx (greylisting, a full mailbox, a lookup that failed) may pass later.
+            permanent = all(code >= 500 for code in codes)
+            raise DeliveryFailed(f"email: the mail server refused the recipient (SMTP {codes})", permanent=permanent) from None
         except aiosmtplib.SMTPAuthenticationError as error:
             raise DeliveryFailed(f"email: login to the mail server failed (SMTP {error.code})") from None
         except aiosmtplib.SMTPResponseException as error:

@@ -8,6 +8,7 @@ import asyncio
 import datetime
 import ipaddress
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -31,6 +32,8 @@ from core.mailsink import MailFolder
 
 # A recipient address containing this is refused by the test mail server (a permanent failure).
 REFUSED_MARK = "refused"
+# One containing this is greylisted: refused for now (450) the first time, taken when tried again.
+GREYLISTED_MARK = "greylisted"
 
 
 class TestMailFolder(MailFolder):
@@ -41,10 +44,16 @@ class TestMailFolder(MailFolder):
         self._lock = threading.Lock()
         self._parsed: list[EmailMessage] = []
         self._by_recipient: dict[str, list[EmailMessage]] = {}
+        # How often each refused or greylisted address was asked for.
+        self.turned_away: Counter[str] = Counter()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
         if REFUSED_MARK in address:
+            self.turned_away[address] += 1
             return "550 5.1.1 mailbox unavailable"
+        if GREYLISTED_MARK in address and self.turned_away[address] == 0:
+            self.turned_away[address] += 1
+            return "450 4.2.0 greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -4,6 +4,7 @@ The session's worker delivers to them (tests/conftest.py); each test uses its ow
 counts only its own messages.
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,10 +15,12 @@ from pydantic import SecretStr
 from sqlalchemy import update
 from sqlmodel import select
 
+from activities import delivery
+from activities.transports import Envelope
 from store.models import Delivery, DepartmentEntry, OutboxMessage
 from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, TAJAWOB_CALLBACK_SECRET
 from tests.helpers import eventually
-from tests.outside import REFUSED_MARK
+from tests.outside import GREYLISTED_MARK, REFUSED_MARK
 from tests.workflows.test_lifecycle import (
     act,
     days,
@@ -191,6 +194,63 @@ async def test_a_gateway_that_is_down_for_a_while_gets_the_message_once_it_is_ba
     assert statuses[-1] == 200 and statuses.count(200) == 1 and 503 in statuses
     keys_sent = {request.headers["idempotency-key"] for request in mine()}
     assert len(keys_sent) == 1  # every attempt carried the same key
+
+
+async def test_a_greylisted_address_gets_the_message_on_a_later_attempt(api, keys, database, mail_server):
+    contact = unique_contact(tag=GREYLISTED_MARK)
+    reference = await new_case(api, keys, submitter=submitter(contact))
+    rows = await settled(database, reference, 1)
+    assert rows[0].status == "sent"
+    assert mail_server.folder.turned_away[contact["email"]] == 1
+    assert len(mail_server.folder.to(contact["email"])) == 1
+
+
+async def test_a_refused_address_is_not_asked_again_while_another_transport_is_retried(
+    api, keys, database, mail_server, http_sink
+):
+    contact = unique_contact(tag=REFUSED_MARK)
+    http_sink.statuses["/sms"] = 503
+    try:
+        reference = await new_case(api, keys, submitter=submitter(contact))
+        tried = lambda: [r for r in http_sink.at("/sms") if json.loads(r.body)["to"] == contact["phone"]]  # noqa: E731
+        await eventually(lambda: _async(len(tried()) >= 2), timeout=30)  # a retry of the message has run
+    finally:
+        http_sink.statuses.pop("/sms")
+    rows = await settled(database, reference, 1)
+    assert rows[0].status == "failed"  # the email never can go
+    assert mail_server.folder.turned_away[contact["email"]] == 1
+    acknowledgement = [row for row in await deliveries(database, reference) if row.outbox_id == rows[0].id]
+    assert {row.transport: row.status for row in acknowledgement} == {"email": "failed", "sms": "sent"}
+
+
+class TakesThenHangs:
+    """A receiver that takes the message, then keeps the connection past the send's deadline."""
+
+    name = "email"
+
+    async def send(self, envelope, accepted) -> None:
+        await accepted()
+        await asyncio.sleep(5)
+
+
+async def test_a_message_the_receiver_took_stays_recorded_when_the_deadline_cuts_in(
+    api, keys, database, settings, monkeypatch
+):
+    reference = await new_case(api, keys, submitter=submitter(unique_contact()))
+    rows = await settled(database, reference, 1)
+    (row,) = [row for row in await deliveries(database, reference) if row.outbox_id == rows[0].id and row.transport == "email"]
+    async with database.transaction() as session:
+        await session.exec(update(Delivery).where(Delivery.id == row.id).values(status="sending", sent_at=None))
+    monkeypatch.setattr(delivery, "SEND_DEADLINE_SECONDS", 0.5)
+    sender = delivery.DeliveryActivities(database, settings)
+    envelope = Envelope(address="x@example.om", message=None, idempotency_key=row.idempotency_key,
+                        reference=reference, template="acknowledgement", facts={})
+
+    await sender._send_and_record(TakesThenHangs(), envelope)  # no DeliveryFailed: the receiver has it
+
+    (after,) = [again for again in await deliveries(database, reference) if again.id == row.id]
+    assert after.status == "sent" and after.sent_at is not None
+    await sender.close()
 
 
 async def _async(value):
