@@ -9,7 +9,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
-from activities.delivery import DeliveryActivities
+from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
 from activities.retention import retention_activities
 from core.retention_schedule import ensure_retention_schedule
 from core.settings import Settings, get_settings
@@ -23,6 +23,9 @@ from workflows.retention import RetentionWorkflow
 log = logging.getLogger("complaints.worker")
 
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
+# On SIGTERM a worker stops taking work and lets the sends it has started end (each within
+# SEND_DEADLINE_SECONDS) and be recorded; cut off, a send the server took would go again later.
+SHUTDOWN_GRACE = timedelta(seconds=SEND_DEADLINE_SECONDS + 15)
 
 
 def build_worker(client, settings: Settings, database: Database, *, task_queue: str | None = None) -> Worker:
@@ -51,6 +54,7 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
         nonsticky_to_sticky_poll_ratio=1.0,
         # A worker that dies leaves tasks on its sticky queue; they move to the shared queue after this.
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,  # it still sends for cases started before the sender existed
     )
 
 
@@ -66,6 +70,7 @@ def build_delivery_worker(client, settings: Settings, database: Database) -> Wor
         task_queue=delivery_task_queue(settings.task_queue),
         activities=[DeliveryActivities(database, settings).deliver_message],
         max_concurrent_activities=SENDER_CONCURRENCY,
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,
     )
 
 

@@ -180,17 +180,17 @@ async def polling(worker_log: Path, since: int, timeout: float = 120.0) -> None:
 
 
 async def kill_and_restart(worker_box: list, mail: SlowMailFolder, threshold: int, jitter: float,
-                           down_seconds: float, start, worker_log: Path) -> Kill:
-    """SIGKILL the worker a random moment (up to `jitter` s) after `threshold` messages were kept; start a new one
+                           down_seconds: float, start, worker_log: Path, signum: int = signal.SIGKILL) -> Kill:
+    """Signal (SIGKILL: kill; SIGTERM: stop, as a deploy does) the sender a random moment (up to `jitter` s) after `threshold` messages were kept; start a new one
     `down_seconds` later. The jitter keeps the kill from landing always just after a message was kept."""
     while mail.kept < threshold:
         await asyncio.sleep(0.02)
     await asyncio.sleep(random.uniform(0, jitter))
     kill = Kill(in_data=mail.in_data, kept_before=mail.kept)
-    worker_box[-1].send_signal(signal.SIGKILL)
+    worker_box[-1].send_signal(signum)
     kill.killed_at = time.time()
     await asyncio.to_thread(worker_box[-1].wait)
-    print(f"sender SIGKILLed after {kill.kept_before} messages, with {kill.in_data} in the SMTP DATA phase; "
+    print(f"sender {signal.Signals(signum).name}ed after {kill.kept_before} messages, with {kill.in_data} in the SMTP DATA phase; "
           f"restarting it in {down_seconds}s")
     await asyncio.sleep(down_seconds)
     since = worker_log.stat().st_size
@@ -338,7 +338,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.kill_worker:
             killing = asyncio.create_task(kill_and_restart(
                 senders, mail, max(1, int(args.kill_at * args.cases)), args.kill_jitter_ms / 1000, args.down_seconds,
-                lambda: start_worker(env, sender_log, "delivery"), sender_log))
+                lambda: start_worker(env, sender_log, "delivery"), sender_log, signal.Signals[f"SIG{args.signal}"]))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as api:
             started = time.monotonic()
             cases = await submit_from_own_addresses(api, key, args.cases, args.rate)
@@ -391,6 +391,8 @@ def main() -> None:
     parser.add_argument("--slow-ack", action="store_true",
                         help="keep the message first, then delay the 250 (a kill then loses an accepted message's 250)")
     parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the sender (complaints delivery) while acknowledgements go out")
+    parser.add_argument("--signal", choices=("KILL", "TERM"), default="KILL",
+                        help="with --kill-worker: KILL, or TERM as a deploy stops it (it finishes its sends first)")
     parser.add_argument("--kill-at", type=float, default=0.3,
                         help="fraction of the acknowledgements kept before the kill")
     parser.add_argument("--kill-jitter-ms", type=float, default=500.0,

@@ -18,6 +18,9 @@ from pathlib import Path
 from core.embedded import EmbeddedPostgres, TemporalDevServer, free_port, wait_for_port
 from core.settings import Settings
 
+# The workers finish the sends they have started before they exit (worker.py, SHUTDOWN_GRACE: 45 s).
+WORKER_STOP_TIMEOUT = 50.0
+
 RESTART_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
 # A child that stayed up this long has recovered; its next crash starts the backoff anew.
 STABLE_AFTER_SECONDS = 60
@@ -44,6 +47,7 @@ class Child:
     stop_signal: int = signal.SIGTERM
     popen_kwargs: dict = field(default_factory=dict)
     wait_ready: object = None  # a blocking callable, run in a thread
+    stop_timeout: float = 20.0
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     crashes: int = 0
@@ -73,9 +77,10 @@ class Child:
     def exited(self) -> bool:
         return self.process is not None and self.process.returncode is not None
 
-    async def stop(self, timeout: float = 20) -> None:
+    async def stop(self) -> None:
         if self.process is None or self.process.returncode is not None:
             return
+        timeout = self.stop_timeout
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(self.stop_signal)
         try:
@@ -124,7 +129,8 @@ class DevStack:
             await self._start_mailsink()
         child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
         for part in ("worker", "delivery", "api"):
-            await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env))
+            grace = WORKER_STOP_TIMEOUT if part != "api" else 20.0
+            await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env, stop_timeout=grace))
         await self._wait_for_api(self.children[-1])
 
     async def _wait_for_api(self, api: Child, timeout: float = 60) -> None:

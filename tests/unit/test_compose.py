@@ -291,3 +291,12 @@ def test_dockerfile_runs_the_api_as_a_non_root_user_on_all_interfaces():
     assert "[test]" not in text, "no test extras in the image"
     for name in re.findall(r"\b(COMPLAINTS_[A-Z_]+|DATABASE_URL|TEMPORAL_[A-Z_]+)=", text):
         assert name in settings_aliases(), f"the Dockerfile sets {name}, which core/settings.py does not read"
+
+
+def test_workers_get_time_to_finish_their_sends_when_stopped(services):
+    from core.devstack import WORKER_STOP_TIMEOUT
+    from worker import SHUTDOWN_GRACE
+
+    assert 60 > WORKER_STOP_TIMEOUT > SHUTDOWN_GRACE.total_seconds()
+    for name in ("worker", "delivery"):
+        assert services[name]["stop_grace_period"].value == "60s"
