@@ -9,9 +9,6 @@ from sqlmodel import select
 from store.db import Database
 from store.models import DepartmentEntry
 
-# Like the policy file's codes: upper-case letters, digits and underscores, starting with a letter.
-DEPARTMENT_CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
-
 
 async def active_departments(database: Database) -> list[DepartmentEntry]:
     async with database.session() as session:

@@ -9,6 +9,7 @@ steps loses nothing and a concurrent retry never makes a second case.
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -25,7 +26,12 @@ from api.departments import active_department_codes
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
-from api.tracking_codes import CodeSeal, derived_tracking_code, new_tracking_code
+from api.tracking_codes import (
+    CodeSeal,
+    SealedCodeUnreadable,
+    derived_tracking_code,
+    new_tracking_code,
+)
 from domain.deadlines import compute_case_deadlines
 from domain.kinds import REFERENCE_PREFIX, Channel, Kind
 from store.db import Database
@@ -35,6 +41,8 @@ from workflows.messages import CaseIntake, Submitter
 
 # Tajawob signs people in with their civil ID: a complaint through it carries a verified identity.
 CHANNELS_THAT_VERIFY_IDENTITY = frozenset({Channel.TAJAWOB})
+
+log = logging.getLogger("complaints.intake")
 
 
 class _ClaimedConcurrently(Exception):
@@ -154,7 +162,16 @@ def _kept_code(services: Services, seal: CodeSeal, claim: IntakeRequest) -> str:
     """The code the first attempt gave: sealed with the claim, or derived for a claim from before codes were random."""
     if claim.tracking_code_sealed is None:
         return derived_tracking_code(services.settings.resolved_secret_key(), claim.reference)
-    return seal.open(claim.tracking_code_sealed, claim.reference)
+    try:
+        return seal.open(claim.tracking_code_sealed, claim.reference)
+    except SealedCodeUnreadable:
+        # The case exists and must not be made twice; only its code cannot be given again.
+        log.error("the sealed tracking code of %s does not open: was COMPLAINTS_SECRET_KEY changed?", claim.reference)
+        raise ApiError(
+            409, "tracking_code_unavailable",
+            f"this submission already made case {claim.reference}; its tracking code cannot be given again",
+            [],
+        ) from None
 
 
 async def _find_claim(database: Database, keys: list[str], fingerprint: str) -> IntakeRequest | None:

@@ -7,6 +7,7 @@ Pure standard library, so workflow code may import it inside Temporal's sandbox;
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -14,6 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.kinds import Channel, Kind, Priority
+
+# Upper-case letters, digits and underscores, starting with a letter; at most 29 characters, because
+# a message to a department is addressed `department:<code>` in a column of 40.
+DEPARTMENT_CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,28}$"
 
 
 class PolicyError(ValueError):
@@ -393,6 +398,9 @@ def _departments(root: _Table) -> tuple[Department, ...]:
             customer_service=table.boolean("customer_service", False),
         )
         table.finish()
+        if not re.fullmatch(DEPARTMENT_CODE_PATTERN, department.code):
+            raise table.fail("code", f"{department.code!r} is not a department code: upper-case letters, digits "
+                                     "and _, starting with a letter, at most 29 characters")
         if any(d.code == department.code for d in departments):
             raise table.fail("code", f"duplicate department code {department.code!r}")
         departments.append(department)

@@ -17,11 +17,11 @@ from sqlmodel import select
 
 from api import errors
 from api.auth import Caller, issue_api_key
-from api.departments import DEPARTMENT_CODE_PATTERN
 from api.deps import CallerDep, ServicesDep
 from api.errors import ApiError, ErrorResponse, FieldProblem
 from api.schemas import StrictBody
 from domain.kinds import Role
+from domain.policy import DEPARTMENT_CODE_PATTERN
 from store.db import Database
 from store.models import ApiKey, DepartmentEntry
 

@@ -44,6 +44,7 @@ from api.visibility import (
     visible_to,
 )
 from domain.kinds import FINAL_STATUSES, Kind, Role, Status
+from domain.policy import DEPARTMENT_CODE_PATTERN
 from store.models import CaseRead, CaseRecord, DepartmentEntry, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
@@ -97,7 +98,9 @@ async def list_cases(
     services: ServicesDep,
     status: Status | None = None,
     kind: Kind | None = None,
-    department: Annotated[str | None, Query(max_length=40, description="A department code of the directory.")] = None,
+    department: Annotated[
+        str | None, Query(pattern=DEPARTMENT_CODE_PATTERN, description="A department code of the directory.")
+    ] = None,
     escalation_level: Annotated[int | None, Query(ge=1, le=2)] = None,
     breached: bool | None = None,
     due_before: Annotated[

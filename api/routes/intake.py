@@ -22,6 +22,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": CaseCreated, "description": "A retry: the case this submission already made."},
     401: ERRORS[401],
     403: ERRORS[403],
+    409: {"model": errors.ErrorResponse,
+          "description": "A retry of a submission whose tracking code can no longer be opened (the server's "
+                         "secret changed): the message names the case it made; no second case is made."},
     413: {"model": errors.ErrorResponse, "description": "The request body is too large."},
     422: {"model": errors.ErrorResponse,
           "description": "Invalid body (`fields` names each bad field), a complaint without a civil ID, or a "

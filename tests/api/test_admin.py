@@ -350,3 +350,10 @@ async def complaints_cli(settings, *arguments: str) -> subprocess.CompletedProce
     )
     stdout, stderr = await process.communicate()
     return subprocess.CompletedProcess(arguments, process.returncode, stdout.decode(), stderr.decode())
+
+
+async def test_a_department_code_too_long_to_address_is_refused(api, keys):
+    response = await api.put(f"/v1/admin/departments/{'C' * 30}", json={"name_ar": "د", "name_en": "D", "active": True},
+                             headers=bearer(keys.admin))
+    assert response.status_code == 422, response.text
+    assert [problem["field"] for problem in response.json()["error"]["fields"]] == ["code"]

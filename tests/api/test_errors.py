@@ -6,6 +6,7 @@ import base64
 import json
 
 import httpx
+import pytest
 from fastapi import APIRouter
 
 from api.app import create_app
@@ -123,3 +124,9 @@ async def test_a_forged_cursor_with_a_nul_is_a_422(api, keys):
     forged = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", "C-\x00"]).encode()).decode()
     response = await api.get("/v1/cases", params={"cursor": forged.rstrip("=")}, headers=bearer(keys.cs_agent))
     shaped(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("department", ["\x00", "HR\x00", "civil status", "C" * 30])
+async def test_a_department_filter_that_is_no_code_is_a_422_naming_it(api, keys, department):
+    response = await api.get("/v1/cases", params={"department": department}, headers=bearer(keys.cs_agent))
+    assert [problem["field"] for problem in shaped(response, 422, "validation_error")["fields"]] == ["department"]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from api.app import create_app
@@ -89,6 +90,23 @@ async def test_a_retry_gets_the_same_code_from_its_sealed_copy(api, keys, settin
     for claim in kept:
         assert code.encode() not in claim.tracking_code_sealed
         assert CodeSeal(secret(settings)).open(claim.tracking_code_sealed, reference) == code
+
+
+async def test_a_retry_whose_sealed_code_no_longer_opens_is_a_409_naming_its_case(api, keys, database):
+    body = complaint(channel_ref=f"web-{uuid.uuid4().hex[:12]}")
+    reference = (await post(api, keys.channel, body)).json()["reference"]
+    await eventually(lambda: read_case(api, keys.cs_agent, reference))
+    async with database.transaction() as session:  # as if the secret had changed since
+        await session.exec(update(IntakeRequest).where(IntakeRequest.reference == reference)
+                           .values(tracking_code_sealed=b"\x00" * 44))
+
+    retry = await api.post("/v1/cases", json=body, headers=bearer(keys.channel))
+
+    assert retry.status_code == 409, retry.text
+    assert retry.json()["error"]["code"] == "tracking_code_unavailable" and reference in retry.json()["error"]["message"]
+    async with database.session() as session:  # and no second case
+        made = (await session.exec(select(CaseRecord).where(CaseRecord.channel_ref == body["channel_ref"]))).all()
+    assert [case.reference for case in made] == [reference]
 
 
 def test_a_sealed_code_opens_only_with_its_secret_and_its_reference():
