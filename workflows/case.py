@@ -84,6 +84,7 @@ DELIVERY_RETRY = RetryPolicy(
 PATCH_DELIVERY = "deliver-notifications"
 PATCH_ESCALATED_REPLY = "escalated-reply-is-not-customer-services"
 PATCH_DELIVERY_QUEUE = "deliveries-on-their-own-task-queue"
+PATCH_FINISH_AFTER_LAST_HANDLER = "finish-after-the-last-handler"
 
 ACTION_REFUSED = "ActionRefused"
 RECEIVED_STEP = "received"
@@ -173,7 +174,11 @@ class CaseWorkflow:
         while self._state.status not in FINAL_STATUSES:
             await self._wait_for_next_event()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: not self._deliveries)
+        if workflow.patched(PATCH_FINISH_AFTER_LAST_HANDLER):
+            # A signal may come while the last messages go out; its step is recorded before the end.
+            await workflow.wait_condition(lambda: not self._deliveries and workflow.all_handlers_finished())
+        else:
+            await workflow.wait_condition(lambda: not self._deliveries)
         return self.view()
 
     async def _wait_for_next_event(self) -> None:
