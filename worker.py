@@ -28,8 +28,9 @@ STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
 SHUTDOWN_GRACE = timedelta(seconds=SEND_DEADLINE_SECONDS + 15)
 
 
-def build_worker(client, settings: Settings, database: Database, *, task_queue: str | None = None) -> Worker:
-    """A worker with every workflow and activity of a case; tests build theirs the same way."""
+def build_worker(client, settings: Settings, database: Database, *, task_queue: str | None = None,
+                 **worker_options) -> Worker:
+    """A worker with every workflow and activity of a case; tests build theirs the same way (and may add options)."""
     policy = load_policy(settings.policy_path)
     store = CaseStore(database)
     deadlines = DeadlineActivities(calendar_for(policy, settings.working_day_seconds))
@@ -55,6 +56,7 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
         # A worker that dies leaves tasks on its sticky queue; they move to the shared queue after this.
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,  # it still sends for cases started before the sender existed
+        **worker_options,
     )
 
 

@@ -56,16 +56,30 @@ def _migrate(_: argparse.Namespace) -> None:
     print(f"departments added from the policy: {', '.join(seeded) if seeded else 'none missing'}")
     added = asyncio.run(_register_search_attributes(settings, connect_when_ready, ensure_search_attributes))
     print(f"search attributes registered: {', '.join(added) if added else 'all present'}")
-    # A short-lived Temporal client can abort Python while it finalizes, after the work is done
-    # ("PyGILState_Release: thread state ... must be current", temporalio/sdk-python#300); skip that teardown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    _exit_without_client_teardown()
 
 
 async def _register_search_attributes(settings, connect_when_ready, ensure_search_attributes) -> list[str]:
     client = await connect_when_ready(settings)
     return await ensure_search_attributes(client)
+
+
+def _deliver_running_cases(_: argparse.Namespace) -> None:
+    from core.temporal import connect_when_ready, deliver_from_now_on_running_cases
+
+    async def signal_all() -> int:
+        return await deliver_from_now_on_running_cases(await connect_when_ready(get_settings()))
+
+    print(f"running cases told to deliver their messages from now on: {asyncio.run(signal_all())}")
+    _exit_without_client_teardown()
+
+
+def _exit_without_client_teardown() -> None:
+    # A short-lived Temporal client can abort Python while it finalizes, after the work is done
+    # ("PyGILState_Release: thread state ... must be current", temporalio/sdk-python#300); skip that teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _apikey_create(args: argparse.Namespace) -> None:
@@ -105,6 +119,10 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations and register search attributes").set_defaults(
         run=_migrate
     )
+    commands.add_parser(
+        "deliver-running-cases",
+        help="once, after the upgrade that brought delivery: cases begun before it deliver their messages from now on",
+    ).set_defaults(run=_deliver_running_cases)
     mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
     mailsink.add_argument("--folder", type=Path, default=Path(".data/mail"))
     mailsink.add_argument("--host", default="127.0.0.1")

@@ -13,10 +13,13 @@ from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import codec_from
 from core.settings import Settings
-from workflows.case import CASE_SEARCH_ATTRIBUTES
+from workflows.case import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
+
+RUNNING_CASES = 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running"'
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -65,3 +68,20 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def deliver_from_now_on_running_cases(client: Client) -> int:
+    """Signal every running case to deliver its messages from now on; the number signalled.
+
+    Once, after the upgrade that brought delivery: cases begun before it would push nothing for the
+    rest of their lives (workflows/case.py, deliver_from_now). Running it again changes nothing.
+    """
+    signalled = 0
+    async for execution in client.list_workflows(RUNNING_CASES):
+        try:
+            await client.get_workflow_handle(execution.id).signal(DELIVER_FROM_NOW_SIGNAL)
+            signalled += 1
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it ended meanwhile
+                raise
+    return signalled

@@ -85,6 +85,7 @@ PATCH_DELIVERY = "deliver-notifications"
 PATCH_ESCALATED_REPLY = "escalated-reply-is-not-customer-services"
 PATCH_DELIVERY_QUEUE = "deliveries-on-their-own-task-queue"
 PATCH_FINISH_AFTER_LAST_HANDLER = "finish-after-the-last-handler"
+DELIVER_FROM_NOW_SIGNAL = "deliver_from_now"
 
 ACTION_REFUSED = "ActionRefused"
 RECEIVED_STEP = "received"
@@ -135,6 +136,8 @@ class CaseState:
     step: int = 0
     # Bumped on every change, so the main loop wakes and re-reads its deadlines.
     revision: int = 0
+    # Set by the signal deliver_from_now: a case begun before messages were delivered delivers them from then on.
+    delivery_switched_on: bool = False
 
 
 @dataclass
@@ -615,6 +618,17 @@ class CaseWorkflow:
     async def instruct_signal(self, request: Instruction) -> None:
         await self._act_on_signal(Action.INSTRUCT, request)
 
+    @workflow.signal(name=DELIVER_FROM_NOW_SIGNAL)
+    def deliver_from_now(self) -> None:
+        """For a case begun before messages were delivered: deliver the messages of its steps from now on.
+
+        Such a case decided at its first step, once and for its whole run, that it delivers nothing
+        (workflow.patched keeps its first answer); this signal, sent once after the upgrade by
+        `complaints deliver-running-cases`, changes that. Messages queued before it stay unsent: an
+        acknowledgement weeks late would mislead. Harmless on a case that delivers already.
+        """
+        self._state.delivery_switched_on = True
+
     @workflow.query
     def view(self) -> CaseView:
         state, intake = self._state, self._intake
@@ -711,7 +725,7 @@ class CaseWorkflow:
             "record_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
         self._publish_for_operators()
-        if record.notifications and workflow.patched(PATCH_DELIVERY):
+        if record.notifications and (workflow.patched(PATCH_DELIVERY) or self._state.delivery_switched_on):
             for number, message in enumerate(record.notifications):
                 self._start_delivery(message_key(record.step_key, number, message.template), message.template)
 

@@ -8,6 +8,7 @@ Terminating costs one call to Temporal and no work on the worker, unlike taking 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.temporal import RUNNING_CASES
 from workflows.case import workflow_id
 
 REASON = "test over"
@@ -21,7 +22,7 @@ async def stop_cases(client: Client, references: list[str]) -> None:
 
 async def stop_every_running_case(client: Client) -> None:
     """Every case still running, including those a fuzzer made without telling anyone."""
-    running = client.list_workflows('WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running"')
+    running = client.list_workflows(RUNNING_CASES)
     async for execution in running:
         if execution.status == WorkflowExecutionStatus.RUNNING:
             await _terminate(client, execution.id)

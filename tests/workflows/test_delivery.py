@@ -10,6 +10,7 @@ import hmac
 import json
 import uuid
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import update
@@ -17,8 +18,15 @@ from sqlmodel import select
 
 from activities import delivery
 from activities.transports import Envelope
+from api.app import create_app
+from core.temporal import deliver_from_now_on_running_cases
 from store.models import Delivery, DepartmentEntry, OutboxMessage
-from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, TAJAWOB_CALLBACK_SECRET
+from tests.conftest import (
+    DEPARTMENT,
+    DIRECTOR_GENERAL_EMAIL,
+    TAJAWOB_CALLBACK_SECRET,
+    services_for,
+)
 from tests.helpers import eventually
 from tests.outside import GREYLISTED_MARK, REFUSED_MARK
 from tests.workflows.test_lifecycle import (
@@ -28,7 +36,13 @@ from tests.workflows.test_lifecycle import (
     timeline_actions,
     wait_for_status,
 )
-from workflows.case import CaseWorkflow, delivery_task_queue, workflow_id
+from worker import build_delivery_worker, build_worker
+from workflows.case import (
+    PATCH_DELIVERY,
+    CaseWorkflow,
+    delivery_task_queue,
+    workflow_id,
+)
 from workflows.messages import Actor, DepartmentReply
 
 DEPARTMENT_EMAIL = "civil.status@moi.test"
@@ -364,3 +378,43 @@ async def test_email_goes_over_starttls_with_a_login_when_configured(tmp_path, s
     assert accepted == [envelope.idempotency_key]  # told once, for the one message the server kept
     (received,) = server.folder.parsed()
     assert received["Subject"] == message.subject
+
+
+@pytest.fixture
+async def api_of_an_older_release(temporal_client, settings, database):
+    """An API and workers on their own task queue whose CaseWorkflow behaves as before delivery existed:
+    `workflow.patched(PATCH_DELIVERY)` answers False at a case's first step, as it does when a case
+    begun before the upgrade is replayed."""
+    older = settings.model_copy(update={"task_queue": "complaints-test-older"})
+    before_delivery = lambda call: call.patch_id != PATCH_DELIVERY  # noqa: E731
+    workers = [build_worker(temporal_client, older, database, patch_activation_callback=before_delivery),
+               build_delivery_worker(temporal_client, older, database)]
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    transport = httpx.ASGITransport(app=create_app(services=services_for(older, database, temporal_client)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        yield client
+    for worker in workers:
+        await worker.shutdown()
+    await asyncio.gather(*tasks)
+
+
+async def test_a_case_begun_before_delivery_delivers_from_the_upgrade_signal_on(
+    api_of_an_older_release, keys, database, mail_server, temporal_client
+):
+    api = api_of_an_older_release
+    contact = unique_contact()
+    reference = await new_case(api, keys, submitter=submitter(contact))
+    await asyncio.sleep(1)  # time enough for an acknowledgement, were it sent
+    assert mail_server.folder.to(contact["email"]) == []
+    assert [row.status for row in await outbox_rows(database, reference)] == ["pending"]
+
+    assert await deliver_from_now_on_running_cases(temporal_client) >= 1
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+
+    async def department_told() -> list:
+        return [m for m in mail_server.folder.to(DEPARTMENT_EMAIL) if reference in str(m["Subject"])]
+
+    assert len(await eventually(department_told)) == 1
+    # What was queued before the signal stays unsent: an acknowledgement weeks late would mislead.
+    assert mail_server.folder.to(contact["email"]) == []
+    assert [row.status for row in await outbox_rows(database, reference)][0] == "pending"
