@@ -32,13 +32,14 @@ class Caller:
         return Actor(role=self.role.value, department=self.department, key_id=str(self.key_id))
 
 
-async def issue_api_key(database: Database, *, role: Role, name: str, department: str | None) -> tuple[ApiKey, str]:
+async def issue_api_key(database: Database, *, role: Role, name: str, department: str | None,
+                        created_by: int | None = None) -> tuple[ApiKey, str]:
     """Store a new key and return its record and the key; the key itself is shown once and never stored."""
     if (role == Role.DEPARTMENT) != (department is not None):
         raise ValueError("a department key needs --department, and only a department key takes one")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKey(name=name, role=role.value, department=department, key_hash=hash_secret(key),
-                    created_at=datetime.now(UTC))
+                    created_at=datetime.now(UTC), created_by=created_by)
     async with database.transaction() as session:
         session.add(record)
     return record, key

@@ -153,6 +153,9 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     created_at: datetime = _utc_column(nullable=False)
     revoked_at: datetime | None = _utc_column(nullable=True)
+    # The admin key that issued or revoked it; None from the command line.
+    created_by: int | None = Field(default=None, foreign_key="api_keys.id")
+    revoked_by: int | None = Field(default=None, foreign_key="api_keys.id")
 
 
 class IntakeRequest(SQLModel, table=True):

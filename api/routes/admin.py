@@ -62,6 +62,8 @@ class ApiKeyPublic(BaseModel):
     department: str | None
     created_at: datetime
     revoked_at: datetime | None = Field(description="When it was revoked; a revoked key is refused (401).")
+    created_by: int | None = Field(description="The admin key that issued it; null when made from the command line.")
+    revoked_by: int | None = Field(description="The admin key that revoked it.")
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -143,7 +145,8 @@ def _invalid(field: str, reason: str) -> ApiError:
 
 def _key_public(record: ApiKey) -> ApiKeyPublic:
     return ApiKeyPublic(id=record.id, name=record.name, role=Role(record.role), department=record.department,
-                        created_at=record.created_at, revoked_at=record.revoked_at)
+                        created_at=record.created_at, revoked_at=record.revoked_at,
+                        created_by=record.created_by, revoked_by=record.revoked_by)
 
 
 def _department_record(record: DepartmentEntry) -> DepartmentRecord:
@@ -160,7 +163,7 @@ async def _is_active_department(database: Database, code: str) -> bool:
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, responses=KEY_ERRORS)
-async def create_key(body: ApiKeyCreate, _: AdminDep, services: ServicesDep) -> ApiKeyCreated:
+async def create_key(body: ApiKeyCreate, admin: AdminDep, services: ServicesDep) -> ApiKeyCreated:
     """Make an API key; the key itself is in this answer and nowhere else.
 
     A `department` key names an active department of the directory; no other key names one.
@@ -172,7 +175,8 @@ async def create_key(body: ApiKeyCreate, _: AdminDep, services: ServicesDep) -> 
             raise _invalid("department", INVALID_DEPARTMENT)
     elif body.department is not None:
         raise _invalid("department", "only a department key names a department")
-    record, key = await issue_api_key(services.database, role=body.role, name=body.name, department=body.department)
+    record, key = await issue_api_key(services.database, role=body.role, name=body.name, department=body.department,
+                                      created_by=admin.key_id)
     return ApiKeyCreated(**_key_public(record).model_dump(), key=key)
 
 
@@ -202,7 +206,7 @@ async def revoke_key(
         if record is None:
             raise ApiError(404, "not_found", f"no API key {key_id}")
         if record.revoked_at is None:
-            record.revoked_at = datetime.now(UTC)
+            record.revoked_at, record.revoked_by = datetime.now(UTC), admin.key_id
     return _key_public(record)
 
 

@@ -74,6 +74,8 @@ async def test_a_new_key_is_shown_once_works_and_is_stored_only_as_its_hash(api,
 
     assert made["key"].startswith("cmp_") and len(made["key"]) > 40
     assert made["role"] == "channel" and made["department"] is None and made["revoked_at"] is None
+    # Who issued it is on record: an admin can make a key of any role.
+    assert made["created_by"] == (await find_caller(database, keys.admin)).key_id and made["revoked_by"] is None
     assert (await stored_key(database, made["id"])).key_hash == hashlib.sha256(made["key"].encode()).hexdigest()
     caller = await find_caller(database, made["key"])
     assert (caller.key_id, caller.role.value, caller.department) == (made["id"], "channel", None)
@@ -82,7 +84,7 @@ async def test_a_new_key_is_shown_once_works_and_is_stored_only_as_its_hash(api,
     listing = await api.get("/v1/admin/keys", headers=bearer(keys.admin))
     assert listing.status_code == 200
     listed = next(item for item in listing.json() if item["id"] == made["id"])
-    assert listed == {name: made[name] for name in ("id", "name", "role", "department", "created_at", "revoked_at")}
+    assert listed == {name: value for name, value in made.items() if name != "key"}
     assert made["key"] not in listing.text and "key_hash" not in listing.text
     ids = [item["id"] for item in listing.json()]
     assert ids == sorted(ids)
@@ -133,6 +135,7 @@ async def test_a_revoked_key_is_refused_from_its_next_request_on(api, keys, data
 
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["id"] == made["id"] and revoked.json()["revoked_at"] is not None
+    assert revoked.json()["revoked_by"] == (await find_caller(database, keys.admin)).key_id
     refused = await api.get("/v1/cases", headers=bearer(made["key"]))
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     assert await find_caller(database, made["key"]) is None
