@@ -41,5 +41,12 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A session whose reads all see one moment (REPEATABLE READ): a case's row and its timeline agree."""
+        async with self._sessions() as session:
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()

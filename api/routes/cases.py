@@ -233,7 +233,9 @@ async def ensure_visible(services: Services, caller: Caller, reference: str) -> 
 
 
 async def _load_record(services: Services, reference: str) -> tuple[CaseRecord | None, list[TimelineEntry]]:
-    async with services.database.session() as session:
+    # One snapshot for both reads: a step committed between them would show a case whose row and
+    # timeline disagree (closed in the timeline, with no closed_at yet).
+    async with services.database.snapshot() as session:
         record = await session.get(CaseRecord, reference)
         if record is None:
             return None, []

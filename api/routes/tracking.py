@@ -306,7 +306,7 @@ def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[Tim
 
 async def _read(services: Services, reference: str, view: CaseView | None = None) -> TrackingView:
     """Build the view from the case row and timeline, with the workflow's live state while it runs."""
-    async with services.database.session() as session:
+    async with services.database.snapshot() as session:
         record = await session.get(CaseRecord, reference)
         timeline = list(
             (
