@@ -81,24 +81,23 @@ async def run_worker(settings: Settings) -> None:
     database = Database(settings.resolved_database_url())
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
     await ensure_retention_schedule(client, settings, load_policy(settings.policy_path))
-    await _run_until_stopped(build_worker(client, settings, database), settings.task_queue, settings)
+    await _run_until_stopped(build_worker(client, settings, database), settings)
     await database.dispose()
 
 
 async def run_delivery_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings)
     database = Database(settings.resolved_database_url(), pool_size=SENDER_CONCURRENCY)
-    worker = build_delivery_worker(client, settings, database)
-    await _run_until_stopped(worker, delivery_task_queue(settings.task_queue), settings)
+    await _run_until_stopped(build_delivery_worker(client, settings, database), settings)
     await database.dispose()
 
 
-async def _run_until_stopped(worker: Worker, task_queue: str, settings: Settings) -> None:
+async def _run_until_stopped(worker: Worker, settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker polling task queue %s at %s", task_queue, settings.resolved_temporal_address())
+    log.info("worker polling task queue %s at %s", worker.task_queue, settings.resolved_temporal_address())
     async with worker:
         await stop.wait()
 

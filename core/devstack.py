@@ -129,8 +129,8 @@ class DevStack:
             await self._start_mailsink()
         child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
         for part in ("worker", "delivery", "api"):
-            grace = WORKER_STOP_TIMEOUT if part != "api" else 20.0
-            await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env, stop_timeout=grace))
+            stopping = {} if part == "api" else {"stop_timeout": WORKER_STOP_TIMEOUT}
+            await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env, **stopping))
         await self._wait_for_api(self.children[-1])
 
     async def _wait_for_api(self, api: Child, timeout: float = 60) -> None:

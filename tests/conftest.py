@@ -131,8 +131,10 @@ async def worker(temporal_client, settings: Settings, database: Database) -> Asy
 
 
 @contextlib.asynccontextmanager
-async def running_workers(temporal_client, settings: Settings, database: Database) -> AsyncIterator[None]:
-    workers = [build_worker(temporal_client, settings, database), build_delivery_worker(temporal_client, settings, database)]
+async def running_workers(temporal_client, settings: Settings, database: Database, **worker_options) -> AsyncIterator[None]:
+    """The case worker (with `worker_options`, e.g. a patch activation callback) and the sender, until the block ends."""
+    workers = [build_worker(temporal_client, settings, database, **worker_options),
+               build_delivery_worker(temporal_client, settings, database)]
     tasks = [asyncio.create_task(running.run()) for running in workers]
     for task in tasks:
         # A worker that stops on its own would leave every later test waiting on timeouts: say why, loudly.
@@ -177,7 +179,7 @@ async def stop_the_cases_of_the_module(request):
         return
     temporal_client = request.getfixturevalue("temporal_client")
     yield
-    from tests.api.closing import stop_every_running_case
+    from tests.closing import stop_every_running_case
 
     await stop_every_running_case(temporal_client)
 

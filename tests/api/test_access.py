@@ -28,7 +28,7 @@ from api.auth import create_api_key
 from api.routes.admin import router as admin_router
 from domain.kinds import Role
 from store.models import ApiKey, DepartmentEntry, TimelineEntry
-from tests.api.closing import stop_cases
+from tests.closing import stop_cases
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 

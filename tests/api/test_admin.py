@@ -20,7 +20,7 @@ from api.auth import find_caller
 from domain.policy import Department
 from store.migrate import seed_departments
 from store.models import ApiKey, DepartmentEntry
-from tests.api.closing import stop_cases
+from tests.closing import stop_cases
 from tests.conftest import REPO
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 from workflows.case import CaseWorkflow, workflow_id

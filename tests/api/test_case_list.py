@@ -12,7 +12,7 @@ import pytest
 
 from api.auth import create_api_key, find_caller
 from domain.kinds import Role
-from tests.api.closing import stop_cases
+from tests.closing import stop_cases
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 

@@ -17,7 +17,7 @@ from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from core.settings import Settings
 from store.ratelimits import PublicRequestCount
-from tests.api.closing import stop_cases
+from tests.closing import stop_cases
 from tests.conftest import TEST_CODEC_KEYS
 from tests.helpers import complaint, eventually, read_case, submit
 

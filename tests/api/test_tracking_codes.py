@@ -27,7 +27,7 @@ from api.tracking_codes import (
 )
 from domain.kinds import Kind
 from store.models import CaseRecord, IntakeRequest
-from tests.api.closing import stop_cases
+from tests.closing import stop_cases
 from tests.helpers import bearer, complaint, eventually, read_case
 
 _made: list[str] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests import helpers
-from tests.api.closing import stop_cases
+from tests.closing import stop_cases
 
 HISTORIES = Path(__file__).resolve().parent.parent / "replay" / "histories"
 

@@ -25,6 +25,7 @@ from tests.conftest import (
     DEPARTMENT,
     DIRECTOR_GENERAL_EMAIL,
     TAJAWOB_CALLBACK_SECRET,
+    running_workers,
     services_for,
 )
 from tests.helpers import eventually
@@ -36,7 +37,6 @@ from tests.workflows.test_lifecycle import (
     timeline_actions,
     wait_for_status,
 )
-from worker import build_delivery_worker, build_worker
 from workflows.case import (
     PATCH_DELIVERY,
     CaseWorkflow,
@@ -387,15 +387,12 @@ async def api_of_an_older_release(temporal_client, settings, database):
     begun before the upgrade is replayed."""
     older = settings.model_copy(update={"task_queue": "complaints-test-older"})
     before_delivery = lambda call: call.patch_id != PATCH_DELIVERY  # noqa: E731
-    workers = [build_worker(temporal_client, older, database, patch_activation_callback=before_delivery),
-               build_delivery_worker(temporal_client, older, database)]
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
     transport = httpx.ASGITransport(app=create_app(services=services_for(older, database, temporal_client)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+    async with (
+        running_workers(temporal_client, older, database, patch_activation_callback=before_delivery),
+        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
+    ):
         yield client
-    for worker in workers:
-        await worker.shutdown()
-    await asyncio.gather(*tasks)
 
 
 async def test_a_case_begun_before_delivery_delivers_from_the_upgrade_signal_on(
