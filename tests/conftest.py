@@ -32,6 +32,7 @@ from domain.kinds import Role
 from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
+from tests.closing import stop_every_running_case
 from tests.outside import HttpSink, MailServer, serve_http_sink, start_mail_server
 from worker import build_delivery_worker, build_worker
 
@@ -179,8 +180,6 @@ async def stop_the_cases_of_the_module(request):
         return
     temporal_client = request.getfixturevalue("temporal_client")
     yield
-    from tests.closing import stop_every_running_case
-
     await stop_every_running_case(temporal_client)
 
 
