@@ -1,0 +1,126 @@
+"""The servers a benchmark or drill runs against: its own PostgreSQL and Temporal dev server in a temp
+data dir, the case worker and the sender as real processes (`complaints worker`, `complaints delivery`),
+and the real API app in this process. Nothing is shared with `make dev` or the tests.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from api.app import create_app  # noqa: E402
+from api.auth import create_api_key  # noqa: E402
+from api.deps import Services  # noqa: E402
+from core.codec import new_key_spec  # noqa: E402
+from core.embedded import (  # noqa: E402
+    EmbeddedPostgres,
+    TemporalDevServer,
+    free_port,
+    start_in_background,
+    stop_process,
+)
+from core.settings import Settings  # noqa: E402
+from core.temporal import connect_when_ready  # noqa: E402
+from domain.calendar import calendar_for  # noqa: E402
+from domain.kinds import Role  # noqa: E402
+from domain.policy import load_policy  # noqa: E402
+from store.db import Database  # noqa: E402
+from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
+
+# Settings the workers must not inherit from this shell: the stack decides where everything goes.
+_OWN_PREFIXES = ("COMPLAINTS_", "DATABASE_URL", "TEMPORAL_")
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    postgres: EmbeddedPostgres
+    temporal: TemporalDevServer
+    env: dict[str, str]
+    settings: Settings
+    services: Services
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def database(self) -> Database:
+        return self.services.database
+
+    def start(self, part: str) -> subprocess.Popen:
+        """Start (or start again) `complaints worker` or `complaints delivery`; its output goes to <part>.log."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", part], cwd=REPO, env=self.env,
+            stdout=(self.data_dir / f"{part}.log").open("ab"), stderr=subprocess.STDOUT,
+        )
+        self.processes[part] = process
+        return process
+
+    def kill(self, part: str) -> None:
+        process = self.processes[part]
+        process.send_signal(signal.SIGCONT)  # a stopped process must not stay stopped after its kill
+        process.kill()
+        process.wait()
+
+    async def key(self, role: Role, department: str | None = None) -> tuple[int, str]:
+        """A new API key: (its id, as timeline actors name it; the key)."""
+        return await create_api_key(self.database, role=role, name=f"bench {role}", department=department)
+
+    @contextlib.asynccontextmanager
+    async def api(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The real app over ASGI; its per-key intake limit lifted, since a benchmark is one key submitting fast."""
+        app = create_app(services=self.services)
+        app.state.intake_limiter.max_failures = 1_000_000
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            yield client
+
+
+@contextlib.asynccontextmanager
+async def running_stack(working_day_seconds: float, *, keep_data: bool = False,
+                        parts: tuple[str, ...] = ("worker", "delivery"), **settings: str) -> AsyncIterator[Stack]:
+    data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
+    data_dir.chmod(0o755)
+    postgres = EmbeddedPostgres(data_dir)
+    temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
+    servers: list[tuple[subprocess.Popen, int]] = []
+    stack = None
+    try:
+        servers.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
+        postgres.ensure_database()
+        upgrade_to_head(postgres.url)
+        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
+        servers.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
+        own = {"DATABASE_URL": postgres.url, "COMPLAINTS_CODEC_KEYS": new_key_spec("bench"),
+               "COMPLAINTS_DATA_DIR": str(data_dir), "TEMPORAL_ADDRESS": temporal.address,
+               "COMPLAINTS_TASK_QUEUE": "bench", "COMPLAINTS_WORKING_DAY_SECONDS": str(working_day_seconds),
+               "COMPLAINTS_POLICY": str(REPO / "policy.toml"), **settings}
+        env = {name: value for name, value in os.environ.items() if not name.startswith(_OWN_PREFIXES)} | own
+        app_settings = Settings(**own)
+        policy = load_policy(app_settings.policy_path)
+        services = Services(app_settings, Database(postgres.url), await connect_when_ready(app_settings), policy,
+                            calendar_for(policy, app_settings.working_day_seconds))
+        stack = Stack(data_dir, postgres, temporal, env, app_settings, services)
+        for part in parts:
+            stack.start(part)
+        yield stack
+    finally:
+        if stack is not None:
+            for process in stack.processes.values():
+                process.send_signal(signal.SIGCONT)
+                stop_process(process, signal.SIGTERM)
+            await stack.database.dispose()
+        for process, stop_signal in reversed(servers):
+            stop_process(process, stop_signal)
+        if keep_data:
+            print(f"data and logs kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
