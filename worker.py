@@ -23,16 +23,22 @@ from workflows.retention import RetentionWorkflow
 log = logging.getLogger("complaints.worker")
 
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
+# Database connections of the case worker, and so the steps it writes at once. A workflow task holds
+# its slot while its steps' local activities run; more tasks at once than connections only queue inside
+# the worker, where they lengthen every task past Temporal's timeout, are lost and run again (a
+# backlog that feeds itself). Bounded, they wait in Temporal's queue instead and each stays short.
+CASE_WORKER_CONNECTIONS = 16
 # On SIGTERM a worker stops taking work and lets the sends it has started end (each within
 # SEND_DEADLINE_SECONDS) and be recorded; cut off, a send the server took would go again later.
 SHUTDOWN_GRACE = timedelta(seconds=SEND_DEADLINE_SECONDS + 15)
 
 
 def build_worker(client, settings: Settings, database: Database, *, task_queue: str | None = None,
-                 **worker_options) -> Worker:
-    """A worker with every workflow and activity of a case; tests build theirs the same way (and may add options)."""
+                 case_store: CaseStore | None = None, **worker_options) -> Worker:
+    """A worker with every workflow and activity of a case; tests build theirs the same way (and may add options,
+    or a case store that fails on cue)."""
     policy = load_policy(settings.policy_path)
-    store = CaseStore(database)
+    store = case_store or CaseStore(database)
     deadlines = DeadlineActivities(calendar_for(policy, settings.working_day_seconds))
     delivery = DeliveryActivities(database, settings)
     return Worker(
@@ -52,6 +58,8 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
         ],
         # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
+        max_concurrent_workflow_tasks=CASE_WORKER_CONNECTIONS,
+        max_concurrent_local_activities=CASE_WORKER_CONNECTIONS,
         nonsticky_to_sticky_poll_ratio=1.0,
         # A worker that dies leaves tasks on its sticky queue; they move to the shared queue after this.
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
@@ -78,7 +86,7 @@ def build_delivery_worker(client, settings: Settings, database: Database) -> Wor
 
 async def run_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings)
-    database = Database(settings.resolved_database_url())
+    database = Database(settings.resolved_database_url(), pool_size=CASE_WORKER_CONNECTIONS)
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
     await ensure_retention_schedule(client, settings, load_policy(settings.policy_path))
     await _run_until_stopped(build_worker(client, settings, database), settings)

@@ -1,18 +1,12 @@
 """Activities that write the case file: the case row, its timeline and its outbox, each step exactly once."""
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
+from store.case_record import CASES, OUTBOX, TIMELINE, forget_steps_from
 from store.db import Database
-from store.models import CaseRecord, OutboxMessage, TimelineEntry
 from workflows.messages import CaseIntake, StepRecord, message_key
-
-# Core tables, not ORM entities: these hot-path statements skip the ORM's bulk-persistence layer,
-# which cost several milliseconds of CPU per step.
-CASES = CaseRecord.__table__
-TIMELINE = TimelineEntry.__table__
-OUTBOX = OutboxMessage.__table__
 
 
 class CaseStore:
@@ -55,54 +49,78 @@ class CaseStore:
 
     @activity.defn(name="record_step")
     async def record_step(self, record: StepRecord) -> None:
-        """Append the step to the timeline, queue its messages and bring the case row up to it, all or nothing."""
+        """Append the step to the timeline, queue its messages and bring the case row up to it, all or nothing.
+
+        This runs as a local activity: it commits before Temporal has accepted the workflow task that
+        ran it. If that task is lost (a killed or starved worker), Temporal runs the workflow again from
+        its history, and the same step number may now be another step (an Update that arrived meanwhile
+        runs first). So a step is written with the task it ran in (the history's length then, which only
+        grows), and the latest task's write of a number is the truth: it replaces what a lost task wrote
+        there and after, and a write from a task older than the row's last one is dropped.
+        """
         async with self._database.transaction() as session:
-            inserted = await session.exec(
-                insert(TIMELINE)
+            last_step, last_task = (await session.exec(
+                select(CASES.c.last_step, CASES.c.last_task).where(CASES.c.reference == record.reference).with_for_update()
+            )).one()
+            if record.written_in_task < last_task:
+                return  # a lost task's write, arriving after the task that replaced it
+            if record.step <= last_step:
+                if record.written_in_task == last_task and await self._key_of_step(session, record) == record.step_key:
+                    return  # written by an earlier attempt of this very activity
+                # What a lost task wrote from here on: no workflow will ever send or show it.
+                await forget_steps_from(session, record.reference, record.step)
+            await self._write(session, record)
+
+    async def _key_of_step(self, session, record: StepRecord) -> str | None:
+        # A task that failed and was tried again keeps its history length, so a same-task write is a
+        # retry only if it is the same step; otherwise the attempt that failed ran the workflow differently.
+        return (await session.exec(
+            select(TIMELINE.c.step_key).where(TIMELINE.c.reference == record.reference, TIMELINE.c.step == record.step)
+        )).scalar_one_or_none()
+
+    async def _write(self, session, record: StepRecord) -> None:
+        await session.exec(
+            insert(TIMELINE).values(
+                reference=record.reference,
+                step_key=record.step_key,
+                written_in_task=record.written_in_task,
+                at=record.at,
+                actor=record.actor,
+                action=record.action,
+                from_status=record.from_status,
+                to_status=record.to_status,
+                detail=record.detail,
+            )
+        )
+        for number, message in enumerate(record.notifications):
+            await session.exec(
+                insert(OUTBOX)
                 .values(
                     reference=record.reference,
-                    step_key=record.step_key,
-                    at=record.at,
-                    actor=record.actor,
-                    action=record.action,
-                    from_status=record.from_status,
-                    to_status=record.to_status,
-                    detail=record.detail,
+                    message_key=message_key(record.step_key, number, message.template),
+                    recipient=message.recipient,
+                    template=message.template,
+                    context=message.context,
+                    created_at=record.at,
                 )
-                .on_conflict_do_nothing(index_elements=["reference", "step_key"])
-                .returning(TIMELINE.c.id)
+                .on_conflict_do_nothing(index_elements=["reference", "message_key"])
             )
-            if inserted.first() is None:
-                return  # written by an earlier attempt of this very activity
-            for number, message in enumerate(record.notifications):
-                await session.exec(
-                    insert(OUTBOX)
-                    .values(
-                        reference=record.reference,
-                        message_key=message_key(record.step_key, number, message.template),
-                        recipient=message.recipient,
-                        template=message.template,
-                        context=message.context,
-                        created_at=record.at,
-                    )
-                    .on_conflict_do_nothing(index_elements=["reference", "message_key"])
-                )
-            case = record.case
-            # Steps run one after another, but a guard on the step number keeps an old write from winning anyway.
-            await session.exec(
-                update(CASES)
-                .where(CASES.c.reference == record.reference, CASES.c.last_step < record.step)
-                .values(
-                    status=case.status,
-                    kind=case.kind,
-                    priority=case.priority,
-                    department=case.department,
-                    escalation_level=case.escalation_level,
-                    breached=case.breached,
-                    department_due=case.department_due,
-                    answer_due=case.answer_due,
-                    closed_at=case.closed_at,
-                    updated_at=record.at,
-                    last_step=record.step,
-                )
+        case = record.case
+        await session.exec(
+            update(CASES)
+            .where(CASES.c.reference == record.reference)
+            .values(
+                status=case.status,
+                kind=case.kind,
+                priority=case.priority,
+                department=case.department,
+                escalation_level=case.escalation_level,
+                breached=case.breached,
+                department_due=case.department_due,
+                answer_due=case.answer_due,
+                closed_at=case.closed_at,
+                updated_at=record.at,
+                last_step=record.step,
+                last_task=record.written_in_task,
             )
+        )

@@ -11,12 +11,18 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Computed,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
+
+
+# A step's number is the prefix of its key ("0018-reject"); store/migrations/versions/0008_step_identity.py.
+STEP_OF_KEY = "CASE WHEN {key} ~ '^[0-9]+-' THEN split_part({key}, '-', 1)::integer END"
 
 
 def _utc_column(**kwargs: Any) -> Any:
@@ -51,8 +57,9 @@ class CaseRecord(SQLModel, table=True):
     answer_due: datetime = _utc_column(nullable=False, index=True)
     closed_at: datetime | None = _utc_column(nullable=True)
     updated_at: datetime = _utc_column(nullable=False)
-    # The workflow step that last wrote this row; an older step never overwrites a newer one.
+    # The workflow step that last wrote this row, and the workflow task it ran in (activities/case_store.py).
     last_step: int = 0
+    last_task: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     # The API key whose submission made the case (its id, as in the timeline's actor label): a channel reads its own.
     submitted_by_key: str | None = Field(default=None, max_length=40, index=True)
     # The language the submitter is written to in: "ar" (the default) or "en".
@@ -70,6 +77,10 @@ class TimelineEntry(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
     step_key: str = Field(max_length=80)
+    # The step's number, from its key (NULL for entries that are not workflow steps, e.g. a failed delivery).
+    step: int | None = Field(default=None, sa_column=Column(Integer, Computed(STEP_OF_KEY.format(key="step_key"))))
+    # The workflow task that wrote it: its history length then. A later task's write of the same number wins.
+    written_in_task: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     at: datetime = _utc_column(nullable=False)
     actor: str = Field(max_length=120)
     action: str = Field(max_length=40)
@@ -99,6 +110,7 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
     message_key: str = Field(max_length=80)
+    step: int | None = Field(default=None, sa_column=Column(Integer, Computed(STEP_OF_KEY.format(key="message_key"))))
     recipient: str = Field(max_length=40)
     template: str = Field(max_length=40)
     context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

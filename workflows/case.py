@@ -85,6 +85,7 @@ PATCH_DELIVERY = "deliver-notifications"
 PATCH_ESCALATED_REPLY = "escalated-reply-is-not-customer-services"
 PATCH_DELIVERY_QUEUE = "deliveries-on-their-own-task-queue"
 PATCH_FINISH_AFTER_LAST_HANDLER = "finish-after-the-last-handler"
+PATCH_REMINDERS_FROM_NOW = "director-general-reminders-from-now"
 DELIVER_FROM_NOW_SIGNAL = "deliver_from_now"
 
 ACTION_REFUSED = "ActionRefused"
@@ -167,6 +168,10 @@ class CaseWorkflow:
         self._lock = asyncio.Lock()
         # Messages on their way; the workflow ends only when the last one is delivered or marked failed.
         self._deliveries: set[asyncio.Task] = set()
+        # Set once the case row and its first steps are written; no action may come before them.
+        self._received = False
+        # The keys of the steps this run recorded, for `complaints verify` (the recorded_steps query).
+        self._step_keys: list[str] = []
 
     # ---------------------------------------------------------------- the case's life
 
@@ -174,6 +179,7 @@ class CaseWorkflow:
     async def run(self, intake: CaseIntake) -> CaseView:
         async with self._lock:
             await self._record_receipt()
+        self._received = True
         while self._state.status not in FINAL_STATUSES:
             await self._wait_for_next_event()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -264,7 +270,7 @@ class CaseWorkflow:
     async def _mark_breached(self) -> None:
         state = self._state
         state.breached = True
-        state.next_director_general_reminder = await self._working_days_after(state.answer_due, 1)
+        state.next_director_general_reminder = await self._working_days_after(self._not_before_now(state.answer_due), 1)
         await self._record_step(
             "breached",
             SYSTEM,
@@ -275,13 +281,20 @@ class CaseWorkflow:
     async def _remind_director_general(self) -> None:
         state = self._state
         reminded_for = state.next_director_general_reminder
-        state.next_director_general_reminder = await self._working_days_after(reminded_for, 1)
+        state.next_director_general_reminder = await self._working_days_after(self._not_before_now(reminded_for), 1)
         await self._record_step(
             "director_general_reminded",
             SYSTEM,
             detail={"reminder_at": reminded_for.isoformat()},
             notifications=[self._to("director_general", "breach_reminder")],
         )
+
+    def _not_before_now(self, due: datetime) -> datetime:
+        """Where the next daily reminder counts from: a reminder that fired late (a backlog, an outage)
+        counts from now, so the missed days are not sent one after another."""
+        if workflow.patched(PATCH_REMINDERS_FROM_NOW):
+            return max(due, workflow.now())
+        return due
 
     async def _close_without_submitter_response(self) -> None:
         await self._close("no_response", SYSTEM, "closure_no_response")
@@ -437,7 +450,20 @@ class CaseWorkflow:
         except ActionRefused as refused:
             raise ApplicationError(str(refused), type=ACTION_REFUSED, non_retryable=True) from None
 
+    async def _after_receipt(self) -> None:
+        """An action that arrives with the case's first task waits until the case is recorded.
+
+        Temporal runs the handlers of a first task before the workflow's main method, so such an
+        action took the lock first and wrote its step before the case row existed: its write failed
+        forever and the case froze. Not behind workflow.patched: a history where that happened never
+        got past the failing write, and in every other history the case is received already, so
+        this returns without yielding and the replay is unchanged.
+        """
+        if not self._received:
+            await workflow.wait_condition(lambda: self._received)
+
     async def _act(self, action: Action, request) -> CaseView:
+        await self._after_receipt()
         async with self._lock:
             # The validator ran before the lock; another handler may have changed the case since.
             self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
@@ -446,6 +472,7 @@ class CaseWorkflow:
         return self.view()
 
     async def _act_on_signal(self, action: Action, request) -> None:
+        await self._after_receipt()
         async with self._lock:
             try:
                 self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
@@ -630,6 +657,11 @@ class CaseWorkflow:
         self._state.delivery_switched_on = True
 
     @workflow.query
+    def recorded_steps(self) -> list[str]:
+        """The keys of the steps this case recorded, in order: its timeline must hold exactly these."""
+        return list(self._step_keys)
+
+    @workflow.query
     def view(self) -> CaseView:
         state, intake = self._state, self._intake
         return CaseView(
@@ -720,10 +752,12 @@ class CaseWorkflow:
             to_status=current,
             detail=detail or {},
             notifications=notifications or [],
+            written_in_task=workflow.info().get_current_history_length(),
         )
         await workflow.execute_local_activity(
             "record_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
+        self._step_keys.append(record.step_key)
         self._publish_for_operators()
         if record.notifications and (workflow.patched(PATCH_DELIVERY) or self._state.delivery_switched_on):
             for number, message in enumerate(record.notifications):

@@ -193,6 +193,9 @@ class StepRecord:
     to_status: str | None = None
     detail: dict = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
+    # The workflow task the step ran in: the history's length then. A task that Temporal lost and ran
+    # again has a greater one, so the store knows which write of a step number is the truth.
+    written_in_task: int = 0
 
     @property
     def step_key(self) -> str:
