@@ -74,12 +74,37 @@ def _deliver_running_cases(_: argparse.Namespace) -> None:
     _exit_without_client_teardown()
 
 
-def _exit_without_client_teardown() -> None:
+def _verify(args: argparse.Namespace) -> None:
+    """Compare every case's record with its workflow; with repair, bring the record to the workflow."""
+    from core.temporal import connect_when_ready
+    from core.verify import find_divergences, repair
+    from store.db import Database
+
+    async def check() -> int:
+        settings = get_settings()
+        database = Database(settings.resolved_database_url(), pool_size=4)
+        try:
+            checked, divergences = await find_divergences(database, await connect_when_ready(settings), args.references)
+            for divergence in divergences:
+                print(f"{divergence.reference}: " + "; ".join(divergence.problems))
+            if args.repair:
+                for line in await repair(database, divergences):
+                    print(line)
+            print(f"{checked} cases checked; {len(divergences)} records differ from their workflows"
+                  + ("" if args.repair or not divergences else " (run `complaints repair` to bring them to their workflows)"))
+            return 1 if divergences and not args.repair else 0
+        finally:
+            await database.dispose()
+
+    _exit_without_client_teardown(asyncio.run(check()))
+
+
+def _exit_without_client_teardown(code: int = 0) -> None:
     # A short-lived Temporal client can abort Python while it finalizes, after the work is done
     # ("PyGILState_Release: thread state ... must be current", temporalio/sdk-python#300); skip that teardown.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 def _apikey_create(args: argparse.Namespace) -> None:
@@ -123,6 +148,13 @@ def parser() -> argparse.ArgumentParser:
         "deliver-running-cases",
         help="once, after the upgrade that brought delivery: cases begun before it deliver their messages from now on",
     ).set_defaults(run=_deliver_running_cases)
+    for name, repairs, text in (
+        ("verify", False, "compare every case's record in PostgreSQL with its workflow; exit 1 if any differs"),
+        ("repair", True, "bring every record that differs from its workflow to what the workflow says"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("references", nargs="*", metavar="REFERENCE", help="only these cases (default: all)")
+        command.set_defaults(run=_verify, repair=repairs)
     mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
     mailsink.add_argument("--folder", type=Path, default=Path(".data/mail"))
     mailsink.add_argument("--host", default="127.0.0.1")

@@ -19,7 +19,8 @@ from core.codec import codec_from
 from core.settings import Settings
 from workflows.case import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
 
-RUNNING_CASES = 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running"'
+CASES_QUERY = 'WorkflowType = "CaseWorkflow"'
+RUNNING_CASES = f'{CASES_QUERY} AND ExecutionStatus = "Running"'
 
 
 def data_converter(settings: Settings) -> DataConverter:
