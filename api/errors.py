@@ -7,6 +7,7 @@ Every error body has the same shape:
 import json
 from http import HTTPStatus
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+
+
+# What a 503 asks the caller to wait before trying again.
+RETRY_AFTER_SECONDS = 5
 
 
 class FieldProblem(BaseModel):
@@ -74,7 +79,9 @@ def from_rpc_error(error: RPCError, reference: str) -> ApiError:
         if "completed" in error.message or "closed" in error.message:
             return ApiError(409, "case_closed", f"case {reference} is closed; no further action is possible")
         return not_found(reference)
-    return ApiError(503, "temporal_unavailable", "the case engine did not answer; try again")
+    # Refused before it reached the case (too busy, say): nothing happened. No answer at all is api.updates' outcome_unknown.
+    return ApiError(503, "temporal_unavailable", "the case engine turned the request away; nothing was done, try again",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _location(loc: tuple) -> str:
@@ -161,6 +168,15 @@ def install(app: FastAPI) -> None:
         # Starlette still logs the error and re-raises it to the server; the caller gets the usual shape.
         return JSONResponse(_body("internal_error", "something went wrong on our side; it has been logged"),
                             status_code=500)
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def _database_down(_: Request, error: Exception) -> JSONResponse:
+        # The connection could not be made, or was lost: say so at once (a retry with the same key is safe).
+        return JSONResponse(_body("database_unavailable", "the case database did not answer; "
+                                  f"try again in {RETRY_AFTER_SECONDS} s"),
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:

@@ -38,7 +38,9 @@ ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
         [{"field": "subject", "reason": "String should have at least 1 character"}],
     ),
     429: _error("too_many_submissions", "this key submitted too many cases; retry in 42 s"),
-    503: _error("temporal_unavailable", "the case engine did not answer; try again"),
+    503: _error("outcome_unknown", "the case engine did not answer in time; the action may have been applied. Send "
+                "the same request again with the header Idempotency-Key: 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b to get its "
+                "outcome (it is never applied twice)"),
 }
 # The tracking routes' own wording for the same statuses.
 TRACKING_ERROR_EXAMPLES: dict[int, dict[str, Any]] = {

@@ -141,7 +141,7 @@ async def submit_from_own_addresses(api: httpx.AsyncClient, key: str, count: int
             await asyncio.sleep(number / rate)
         address = submitter_address(number)
         body = {
-            "kind": "complaint", "channel": "website",
+            "kind": "complaint", "channel": "website", "channel_ref": f"bench-{number}",
             "submitter": {"category": "beneficiary", "civil_id": "12345678", "email": address},
             "subject": "Benchmark", "description": "Acknowledge this complaint.",
         }

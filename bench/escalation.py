@@ -75,7 +75,8 @@ async def submit_all(api: httpx.AsyncClient, key: str, count: int, rate: float |
         if rate:
             await asyncio.sleep(number / rate)
         async with semaphore:
-            response = await api.post("/v1/cases", json=body, headers={"Authorization": f"Bearer {key}"})
+            response = await api.post("/v1/cases", json={**body, "channel_ref": f"bench-{number}"},
+                                      headers={"Authorization": f"Bearer {key}"})
             response.raise_for_status()
             return response.json()
 

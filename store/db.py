@@ -15,9 +15,16 @@ def sqlalchemy_url(database_url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+# A database that is down must be said quickly, not after SQLAlchemy's default 30 s wait for a connection:
+# the API answers 503 database_unavailable, and a step's activity retries.
+CONNECT_TIMEOUT_SECONDS = 3
+POOL_TIMEOUT_SECONDS = 5
+
+
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         # Statement parameters are personal data: keep them out of SQL logs and error messages alike.
         hide_parameters=True,
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,10 +10,11 @@ import httpx
 
 
 def complaint(**overrides: Any) -> dict:
+    """A complaint as a channel sends it: with a channel_ref of its own, as every channel submission must carry."""
     body = {
         "kind": "complaint",
         "channel": "website",
-        "channel_ref": None,
+        "channel_ref": f"test-{uuid.uuid4().hex}",
         "submitter": {
             "category": "beneficiary",
             "name": "Salim Al-Harthy",

@@ -3,14 +3,13 @@
 import binascii
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
 from sqlalchemy import tuple_
 from sqlmodel import select
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api import errors
@@ -18,6 +17,7 @@ from api.auth import Caller
 from api.departments import active_department_codes
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
+from api.updates import IdempotencyKey, send_update
 from api.schemas import (
     CaseList,
     CasePublic,
@@ -69,9 +69,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "The case's state, or the caller, does not allow the action."},
     422: {"model": ErrorResponse, "description": "Invalid body; `fields` names each bad field."},
 }
-
-# A case whose worker is down must not hold a caller forever; the update is not lost, only the wait.
-UPDATE_TIMEOUT = timedelta(seconds=30)
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
@@ -295,19 +292,9 @@ def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseVi
     )
 
 
-async def send_update(services: Services, reference: str, update, request) -> CaseView:
-    """Send an action to the case's workflow and wait for its answer; refusals become 409."""
-    handle = services.temporal.get_workflow_handle_for(CaseWorkflow.run, workflow_id(reference))
-    try:
-        return await handle.execute_update(update, request, rpc_timeout=UPDATE_TIMEOUT)
-    except WorkflowUpdateFailedError as failure:
-        raise errors.from_update_failure(failure) from None
-    except RPCError as failure:
-        raise errors.from_rpc_error(failure, reference) from None
-
-
 @router.post("/{reference}/triage", response_model=CaseView, responses=ERRORS)
-async def triage(reference: str, body: TriageBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def triage(reference: str, body: TriageBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Classify the case and route it to the competent department (customer service)."""
     await ensure_visible(services, caller, reference)
     active = await active_department_codes(services.database)
@@ -318,67 +305,84 @@ async def triage(reference: str, body: TriageBody, caller: CallerDep, services: 
         kind=body.kind.value if body.kind else None, priority=body.priority.value if body.priority else None,
         active_departments=active,
     )
-    return await send_update(services, reference, CaseWorkflow.triage, request)
+    return await send_update(services, reference, CaseWorkflow.triage, request,
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/reject", response_model=CaseView, responses=ERRORS)
-async def reject(reference: str, body: RejectBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def reject(reference: str, body: RejectBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Reject the case with the reason the submitter will be told (competence, lawfulness, genuineness, duplicate)."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.reject, RejectRequest(caller.as_actor(), body.reason))
+    return await send_update(services, reference, CaseWorkflow.reject, RejectRequest(caller.as_actor(), body.reason),
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/request-info", response_model=CaseView, responses=ERRORS)
-async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Ask the submitter for more details; every clock pauses until they answer."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question))
+    return await send_update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question),
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/submitter-info", response_model=CaseView, responses=ERRORS)
-async def submitter_info(reference: str, body: SubmitterInfoBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def submitter_info(reference: str, body: SubmitterInfoBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Pass on the submitter's answer; the clocks resume with deadlines moved by the pause."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer))
+    return await send_update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer),
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/reply", response_model=CaseView, responses=ERRORS)
-async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """The department's (or, once escalated, the Director General's) reply on the case."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary))
+    return await send_update(services, reference, CaseWorkflow.reply, DepartmentReply(caller.as_actor(), body.summary),
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/instruct", response_model=CaseView, responses=ERRORS)
-async def instruct(reference: str, body: InstructBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def instruct(reference: str, body: InstructBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """The Director General directs a department on an escalated case (and may hand it to another department)."""
     await ensure_visible(services, caller, reference)
     active = await active_department_codes(services.database)
     if body.department is not None and body.department not in active:
         raise _not_an_active_department(body.department)
     request = Instruction(caller.as_actor(), body.instruction, body.department, active_departments=active)
-    return await send_update(services, reference, CaseWorkflow.instruct, request)
+    return await send_update(services, reference, CaseWorkflow.instruct, request,
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/respond", response_model=CaseView, responses=ERRORS)
-async def respond(reference: str, body: RespondBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def respond(reference: str, body: RespondBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Send the answer to the submitter; the contest window opens."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message))
+    return await send_update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message),
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/close", response_model=CaseView, responses=ERRORS)
-async def close(reference: str, body: CloseBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def close(reference: str, body: CloseBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Close and archive the case on the submitter's acceptance of the answer."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()))
+    return await send_update(services, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()),
+                             body=body, idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/contest", response_model=CaseView, responses=ERRORS)
-async def contest(reference: str, body: ContestBody, caller: CallerDep, services: ServicesDep) -> CaseView:
+async def contest(reference: str, body: ContestBody, caller: CallerDep, services: ServicesDep,
+        idempotency_key: IdempotencyKey = None) -> CaseView:
     """Pass on the submitter's contest of the answer; the case reopens at level 2."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason))
+    return await send_update(services, reference, CaseWorkflow.contest, ContestRequest(caller.as_actor(), body.reason),
+                             body=body, idempotency_key=idempotency_key)
 
 
 def _not_an_active_department(code: str) -> errors.ApiError:

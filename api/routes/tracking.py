@@ -28,7 +28,7 @@ from api.deps import Services, ServicesDep
 from api.errors import ApiError, ErrorResponse
 from api.public_limit import limit_public_requests
 from api.ratelimit import FailureLimiter, RateLimited
-from api.routes.cases import send_update
+from api.updates import IdempotencyKey, send_update
 from api.schemas import ContestBody, StrictBody, SubmitterInfoBody
 from domain.kinds import FINAL_STATUSES, Kind, Status
 from domain.lifecycle import SUBMITTER
@@ -371,17 +371,21 @@ async def track(reference: str, case: TrackedCase, services: ServicesDep) -> Tra
 
 @router.post("/{reference}/info", response_model=TrackingView, responses=ACTION_ERRORS)
 async def answer_question(
-    reference: str, body: SubmitterInfoBody, case: TrackedCase, services: ServicesDep
+    reference: str, body: SubmitterInfoBody, case: TrackedCase, services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> TrackingView:
     """Answer the ministry's request for information; the case's clocks resume."""
-    view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), body.answer))
+    view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), body.answer),
+                             body=body, idempotency_key=idempotency_key)
     return await _read(services, case.reference, view)
 
 
 @router.post("/{reference}/contest", response_model=TrackingView, responses=ACTION_ERRORS)
-async def contest_answer(reference: str, body: ContestBody, case: TrackedCase, services: ServicesDep) -> TrackingView:
+async def contest_answer(reference: str, body: ContestBody, case: TrackedCase, services: ServicesDep,
+                         idempotency_key: IdempotencyKey = None) -> TrackingView:
     """Contest the answer within the contest window; the case reopens with the Director General."""
-    view = await send_update(services, case.reference, CaseWorkflow.contest, ContestRequest(_submitter(), body.reason))
+    view = await send_update(services, case.reference, CaseWorkflow.contest, ContestRequest(_submitter(), body.reason),
+                             body=body, idempotency_key=idempotency_key)
     return await _read(services, case.reference, view)
 
 
