@@ -308,12 +308,14 @@ async def test_a_department_added_while_a_case_runs_can_take_it(api, keys):
 async def test_a_routing_rule_to_an_inactive_department_leaves_the_case_to_customer_service(api, keys):
     departments = {d["code"]: d for d in (await api.get("/v1/admin/departments", headers=bearer(keys.admin))).json()}
     it = departments["IT"]
-    website_problem = complaint(subject="The e-service login fails", description="The website login fails.")
-    before = await submit(api, keys.channel, website_problem)
+    def website_problem() -> dict:
+        return complaint(subject="The e-service login fails", description="The website login fails.")
+
+    before = await submit(api, keys.channel, website_problem())
     _made.append(before["reference"])
     await put_department(api, keys, "IT", expect=200, name_ar=it["name_ar"], name_en=it["name_en"], active=False)
     try:
-        after = await submit(api, keys.channel, website_problem)
+        after = await submit(api, keys.channel, website_problem())
         _made.append(after["reference"])
     finally:
         await put_department(api, keys, "IT", expect=200, name_ar=it["name_ar"], name_en=it["name_en"],
