@@ -25,7 +25,7 @@ async def reminders(database, reference: str) -> list:
         return list((await session.exec(
             select(TimelineEntry.at).where(TimelineEntry.reference == reference,
                                            TimelineEntry.action == "director_general_reminded")
-            .order_by(TimelineEntry.step))).all())
+            .order_by(TimelineEntry.at))).all())
 
 
 async def test_reminders_missed_during_a_backlog_are_not_sent_one_after_another(
