@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO))
 from api.app import create_app  # noqa: E402
 from api.auth import create_api_key  # noqa: E402
 from api.deps import Services  # noqa: E402
-from bench.escalation import describe, start_worker  # noqa: E402
+from bench.escalation import describe  # noqa: E402
+from bench.stack import start_worker  # noqa: E402
 from core.codec import new_key_spec  # noqa: E402
 from core.embedded import (  # noqa: E402
     EmbeddedPostgres,

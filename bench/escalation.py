@@ -9,13 +9,8 @@ and the run also checks that every timeline entry and outbox message exists exac
 
 import argparse
 import asyncio
-import os
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime
@@ -24,36 +19,12 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.app import create_app  # noqa: E402
-from api.auth import create_api_key  # noqa: E402
-from api.deps import Services  # noqa: E402
-from core.codec import new_key_spec  # noqa: E402
-from core.embedded import (  # noqa: E402
-    EmbeddedPostgres,
-    TemporalDevServer,
-    free_port,
-    start_in_background,
-    stop_process,
-)
-from core.settings import Settings  # noqa: E402
-from core.temporal import connect_when_ready  # noqa: E402
-from domain.calendar import calendar_for  # noqa: E402
+from bench.stack import running_stack  # noqa: E402
 from domain.kinds import Role  # noqa: E402
-from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
-from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
 from store.models import OutboxMessage, TimelineEntry  # noqa: E402
-
-
-def start_worker(env: dict[str, str], log: Path, part: str = "worker") -> subprocess.Popen:
-    """`complaints worker`, or with part="delivery" the sender."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", part], cwd=REPO, env=env,
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )
 
 
 def describe(name: str, seconds: list[float]) -> str:
@@ -93,38 +64,9 @@ async def entries_by_case(database: Database, references: list[str]) -> dict[str
 
 
 async def run(args: argparse.Namespace) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
-    data_dir.chmod(0o755)
-    postgres = EmbeddedPostgres(data_dir)
-    temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
-    processes, workers = [], []
-    try:
-        processes.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
-        postgres.ensure_database()
-        upgrade_to_head(postgres.url)
-        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
-        processes.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
-        codec_keys = new_key_spec("bench")
-        env = {**os.environ, "DATABASE_URL": postgres.url, "COMPLAINTS_CODEC_KEYS": codec_keys,
-               "COMPLAINTS_DATA_DIR": str(data_dir), "TEMPORAL_ADDRESS": temporal.address,
-               "COMPLAINTS_TASK_QUEUE": "bench", "COMPLAINTS_WORKING_DAY_SECONDS": str(args.working_day_seconds),
-               "COMPLAINTS_POLICY": str(REPO / "policy.toml")}
-        settings = Settings(DATABASE_URL=postgres.url, COMPLAINTS_CODEC_KEYS=codec_keys, COMPLAINTS_DATA_DIR=data_dir, TEMPORAL_ADDRESS=temporal.address, COMPLAINTS_TASK_QUEUE="bench",
-                            COMPLAINTS_WORKING_DAY_SECONDS=args.working_day_seconds,
-                            COMPLAINTS_POLICY=REPO / "policy.toml")
-        worker_log = data_dir / "worker.log"
-        worker = start_worker(env, worker_log)
-        workers.append(worker)
-        workers.append(start_worker(env, data_dir / "delivery.log", "delivery"))
-        database = Database(postgres.url)
-        policy = load_policy(settings.policy_path)
-        services = Services(settings, database, await connect_when_ready(settings), policy,
-                            calendar_for(policy, settings.working_day_seconds))
-        _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None)
-        app = create_app(services=services)
-        app.state.intake_limiter.max_failures = 1_000_000  # the benchmark is one key submitting fast, on purpose
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api:
+    async with running_stack(args.working_day_seconds, keep_data=args.keep_data) as stack:
+        _, key = await stack.key(Role.CHANNEL)
+        async with stack.api() as api:
             started = time.monotonic()
             created = await submit_all(api, key, args.cases, args.rate)
             print(f"submitted {len(created)} complaints in {time.monotonic() - started:.1f}s "
@@ -134,53 +76,47 @@ async def run(args: argparse.Namespace) -> None:
                                    datetime.fromisoformat(case["answer_due"])) for case in created}
         if args.kill_worker:
             await asyncio.sleep(args.working_day_seconds * 2)
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
+            stack.kill("worker")
             killed_at = time.monotonic()
             print(f"worker SIGKILLed; restarting it after {args.down_seconds}s")
             await asyncio.sleep(args.down_seconds)
-            worker = start_worker(env, worker_log)
-            workers.append(worker)
+            stack.start("worker")
             print(f"worker restarted {time.monotonic() - killed_at:.1f}s after the kill")
         last_answer_due = max(answer for _, answer in due.values())
         await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds()) + args.settle_seconds)
-
-        grouped = await entries_by_case(database, references)
-        escalation, breach, problems = [], [], []
-        for reference, entries in grouped.items():
-            actions = Counter(entry.action for entry in entries)
-            if actions["escalated"] != 1 or actions["breached"] != 1 or actions["received"] != 1:
-                problems.append(f"{reference}: {dict(actions)}")
-                continue
-            at = {entry.action: entry.at for entry in entries}
-            escalation.append((at["escalated"] - due[reference][0]).total_seconds())
-            breach.append((at["breached"] - due[reference][1]).total_seconds())
-        async with database.session() as session:
-            messages = (await session.exec(select(OutboxMessage).where(OutboxMessage.reference.in_(references)))).all()
-        per_case = Counter((message.reference, message.template) for message in messages)
-        # The DG is reminded of a breach every working day; every other message of this path is sent once.
-        duplicates = [key for key, count in per_case.items() if count > 1 and key[1] != "breach_reminder"]
-
-        if escalation:
-            print(describe("escalation lateness", escalation))
-            print(describe("breach lateness", breach))
-        print(f"cases with a missing or repeated step: {len(problems)}; duplicated outbox messages: {len(duplicates)}")
-        for problem in problems[:10]:
-            print("  ", problem)
+        problems, duplicates = await report(stack.database, references, due)
         if problems:
+            worker_log = stack.data_dir / "worker.log"
             print("worker log tail:\n" + "\n".join(worker_log.read_text().splitlines()[-15:]))
-        await database.dispose()
         if problems or duplicates:
             sys.exit(1)
-    finally:
-        for worker in workers:
-            stop_process(worker, signal.SIGTERM)
-        for process, stop_signal in reversed(processes):
-            stop_process(process, stop_signal)
-        if args.keep_data:
-            print(f"data and logs kept in {data_dir}")
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def report(database: Database, references: list[str], due: dict) -> tuple[list[str], list]:
+    """Print the lateness of escalations and breaches; return the cases with a missing or repeated step,
+    and the messages queued twice."""
+    grouped = await entries_by_case(database, references)
+    escalation, breach, problems = [], [], []
+    for reference, entries in grouped.items():
+        actions = Counter(entry.action for entry in entries)
+        if actions["escalated"] != 1 or actions["breached"] != 1 or actions["received"] != 1:
+            problems.append(f"{reference}: {dict(actions)}")
+            continue
+        at = {entry.action: entry.at for entry in entries}
+        escalation.append((at["escalated"] - due[reference][0]).total_seconds())
+        breach.append((at["breached"] - due[reference][1]).total_seconds())
+    async with database.session() as session:
+        messages = (await session.exec(select(OutboxMessage).where(OutboxMessage.reference.in_(references)))).all()
+    per_case = Counter((message.reference, message.template) for message in messages)
+    # The DG is reminded of a breach every working day; every other message of this path is sent once.
+    duplicates = [key for key, count in per_case.items() if count > 1 and key[1] != "breach_reminder"]
+    if escalation:
+        print(describe("escalation lateness", escalation))
+        print(describe("breach lateness", breach))
+    print(f"cases with a missing or repeated step: {len(problems)}; duplicated outbox messages: {len(duplicates)}")
+    for problem in problems[:10]:
+        print("  ", problem)
+    return problems, duplicates
 
 
 def main() -> None:

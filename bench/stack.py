@@ -42,6 +42,14 @@ from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
 _OWN_PREFIXES = ("COMPLAINTS_", "DATABASE_URL", "TEMPORAL_")
 
 
+def start_worker(env: dict[str, str], log: Path, part: str = "worker") -> subprocess.Popen:
+    """`complaints worker`, or with part="delivery" the sender."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", part], cwd=REPO, env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
 @dataclass
 class Stack:
     data_dir: Path
@@ -58,10 +66,7 @@ class Stack:
 
     def start(self, part: str) -> subprocess.Popen:
         """Start (or start again) `complaints worker` or `complaints delivery`; its output goes to <part>.log."""
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", part], cwd=REPO, env=self.env,
-            stdout=(self.data_dir / f"{part}.log").open("ab"), stderr=subprocess.STDOUT,
-        )
+        process = start_worker(self.env, self.data_dir / f"{part}.log", part)
         self.processes[part] = process
         return process
 
