@@ -163,13 +163,18 @@ def marker_activity(event: dict) -> str | None:
     return None
 
 
-async def history_facts(stack: Stack, reference: str) -> tuple[int, int]:
-    """(steps the history recorded, workflow tasks that timed out) for one case."""
+async def history_facts(stack: Stack, reference: str) -> tuple[int, Counter]:
+    """(steps the history recorded, its workflow tasks that timed out by kind) for one case.
+
+    START_TO_CLOSE is a task a worker took and never completed (lost: its work runs again);
+    SCHEDULE_TO_START a task that waited on a worker's sticky queue and moved to the shared one (nothing lost).
+    """
     history = await stack.services.temporal.get_workflow_handle(workflow_id(reference)).fetch_history()
     events = json.loads(history.to_json())["events"]
     steps = sum(1 for event in events if event["eventType"] == "EVENT_TYPE_MARKER_RECORDED"
                 and marker_activity(event) == "record_step")
-    timed_out = sum(1 for event in events if event["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT")
+    timed_out = Counter(event["workflowTaskTimedOutEventAttributes"].get("timeoutType", "?").removeprefix("TIMEOUT_TYPE_")
+                        for event in events if event["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT")
     return steps, timed_out
 
 
@@ -192,7 +197,7 @@ QUERY_SECONDS = 10
 ROW_FIELDS = ("status", "escalation_level", "breached", "department", "department_due", "answer_due")
 
 
-async def case_problems(stack: Stack, reference: str) -> tuple[dict[str, int], int]:
+async def case_problems(stack: Stack, reference: str) -> tuple[dict[str, int], Counter]:
     """The divergences of one case between its record and its workflow, by kind; and its timed-out tasks."""
     row, timeline, outbox = await record_of(stack, reference)
     recorded, timed_out = await history_facts(stack, reference)
@@ -215,22 +220,21 @@ async def case_problems(stack: Stack, reference: str) -> tuple[dict[str, int], i
     return {name: count for name, count in problems.items() if count}, timed_out
 
 
-async def check_every_case(stack: Stack, references: list[str], retries: int = 3) -> tuple[Counter, dict, int]:
+async def check_every_case(stack: Stack, references: list[str], retries: int = 3) -> tuple[Counter, dict, Counter]:
     """Counts of divergences over every case (a case still busy is checked again a moment later)."""
     totals: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    timed_out_tasks = 0
+    timed_out_tasks: Counter[str] = Counter()
     semaphore = asyncio.Semaphore(8)
 
     async def one(reference: str) -> None:
-        nonlocal timed_out_tasks
         async with semaphore:
             for attempt in range(retries):
                 problems, timed_out = await case_problems(stack, reference)
                 if not problems:
                     break
                 await asyncio.sleep(1.5)
-        timed_out_tasks += timed_out
+        timed_out_tasks.update(timed_out)
         for name, count in problems.items():
             totals[name] += count
             examples.setdefault(name, reference)
@@ -317,7 +321,8 @@ async def run(args: argparse.Namespace) -> int:
         totals.update(await action_problems(stack, answers, key_ids))
         totals.update(await intake_problems(stack, submissions))
         totals["reminder bursts"] = await reminder_bursts(stack, references, day)
-        print(f"workflow tasks timed out (lost) over all cases: {timed_out}")
+        print("workflow tasks timed out over all cases: "
+              + ", ".join(f"{count} {kind.lower().replace('_', '-')}" for kind, count in sorted(timed_out.items())))
         for name in sorted(totals):
             flag = "  <-- must be 0" if name in MUST_BE_ZERO and totals[name] else ""
             print(f"  {name:<40} {totals[name]:>6}{flag}" + (f"  e.g. {examples[name]}" if name in examples else ""))
