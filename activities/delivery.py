@@ -166,7 +166,7 @@ class DeliveryActivities:
         async with self._database.transaction() as session:
             row = (await session.exec(
                 select(OUTBOX, CASES.c.language, CASES.c.channel, CASES.c.channel_ref, CASES.c.submitter_email,
-                       CASES.c.submitter_phone, CASES.c.personal_data_erased_at)
+                       CASES.c.submitter_phone, CASES.c.personal_data_erased_at, CASES.c.department.label("case_department"))
                 .join(CASES, CASES.c.reference == OUTBOX.c.reference)
                 .where(OUTBOX.c.reference == request.reference, OUTBOX.c.message_key == request.message_key)
             )).first()
@@ -185,7 +185,10 @@ class DeliveryActivities:
                             status="pending", updated_at=now)
                     .on_conflict_do_nothing(index_elements=["idempotency_key"])
                 )
-        context = {**row.context, "department_name": department_name}
+            # The department of the step that queued the message; messages queued before it was kept: the case's now.
+            case_department = row.context.get("department") or row.case_department
+            case_department_name = await self._department_name(session, case_department, language)
+        context = {**row.context, "department_name": department_name, "case_department_name": case_department_name}
         return Plan(row.id, row.reference, row.message_key, row.template, language, context, row.channel, row.channel_ref, routes)
 
     async def _routes(self, session, row) -> tuple[str, str, list[Route]]:
@@ -212,6 +215,15 @@ class DeliveryActivities:
             name = (department.name_ar if language == "ar" else department.name_en) if department else recipient
         routes = [Route("email", address)] if address and settings.smtp_host else []
         return language, name, routes
+
+    async def _department_name(self, session, code: str | None, language: str) -> str:
+        """The name of the case's department in the message's language, for the Director General's messages."""
+        if code is None:
+            return {"ar": "الجهة المختصة", "en": "the competent department"}.get(language, "the competent department")
+        department = await self._department(session, f"department:{code}")
+        if department is None:
+            return code
+        return department.name_ar if language == "ar" else department.name_en
 
     async def _department(self, session, recipient: str):
         if recipient == "customer_service":

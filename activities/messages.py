@@ -22,6 +22,16 @@ _KIND_NAMES = {
     "en": {"complaint": "complaint", "report": "report", "suggestion": "suggestion"},
 }
 _MUSCAT_SUFFIX = {"ar": "بتوقيت مسقط", "en": "Muscat time"}
+# How a submitter follows the case, until the public pages exist: the reference and code, where they submitted.
+_FOLLOW_CASE = {
+    "ar": "عبر القناة التي قدّمتم منها طلبكم، برقم المرجع ورمز المتابعة الذي حصلتم عليه عند التقديم",
+    "en": "through the channel you submitted it through, with the reference and the tracking code you were given then",
+}
+# First strong isolate ... pop directional isolate: staff-written text keeps its own direction and cannot
+# turn the letter around it (UAX #9); activities/transports.py turns the pair into <bdi> in the HTML part.
+ISOLATE_START, ISOLATE_END = "\u2068", "\u2069"
+# Embeddings, overrides, isolates and marks that staff text might carry; the isolate replaces them.
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class MessageRenderer:
         )
         environment.filters["muscat"] = lambda value: muscat_time(value, language)
         environment.filters["kind_name"] = lambda kind: _KIND_NAMES[language].get(kind, kind)
+        environment.filters["isolate"] = isolate
+        environment.globals["follow_case"] = _FOLLOW_CASE[language]
         return environment
 
     def render(self, template: str, language: str, context: dict) -> RenderedMessage:
@@ -79,3 +91,9 @@ def muscat_time(value: str | datetime, language: str) -> str:
     instant = datetime.fromisoformat(value) if isinstance(value, str) else value
     local = instant.astimezone(MUSCAT)
     return f"{local:%Y-%m-%d %H:%M} {_MUSCAT_SUFFIX.get(language, _MUSCAT_SUFFIX['en'])}"
+
+
+def isolate(text: str) -> str:
+    """Staff-written text as isolated runs, one a paragraph (as the HTML part splits it), its own controls removed."""
+    paragraphs = str(text).translate(_BIDI_CONTROLS).split("\n\n")
+    return "\n\n".join(f"{ISOLATE_START}{paragraph}{ISOLATE_END}" for paragraph in paragraphs)

@@ -19,7 +19,7 @@ import aiosmtplib
 import httpx
 from jinja2 import Environment, StrictUndefined
 
-from activities.messages import RenderedMessage
+from activities.messages import ISOLATE_END, ISOLATE_START, RenderedMessage
 from core.settings import ChannelCallback, Settings
 
 HTTP_TIMEOUT = httpx.Timeout(15.0)
@@ -126,13 +126,19 @@ def _html(rendered: RenderedMessage) -> str:
     """The HTML part, so that mail clients lay Arabic out right to left."""
     direction = "rtl" if rendered.language == "ar" else "ltr"
     paragraphs = "".join(
-        f"<p>{html.escape(paragraph).replace(chr(10), '<br>')}</p>" for paragraph in rendered.body.strip().split("\n\n")
+        f"<p>{_isolates_as_bdi(html.escape(paragraph)).replace(chr(10), '<br>')}</p>"
+        for paragraph in rendered.body.strip().split("\n\n")
     )
     return (
         f'<!DOCTYPE html><html lang="{rendered.language}" dir="{direction}"><head><meta charset="utf-8">'
         f"<title>{html.escape(rendered.subject)}</title></head>"
         f'<body dir="{direction}" style="font-family: Arial, sans-serif">{paragraphs}</body></html>'
     )
+
+
+def _isolates_as_bdi(paragraph: str) -> str:
+    """Staff-written runs (activities.messages.isolate) as <bdi dir="auto">, which every mail client honours."""
+    return paragraph.replace(ISOLATE_START, '<bdi dir="auto">').replace(ISOLATE_END, "</bdi>")
 
 
 class SmsTransport:
