@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from domain.policy import Policy
 
 _ONE_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The policy's zone; how people in the ministry read an instant (DESIGN.md, time).
+MUSCAT = ZoneInfo("Asia/Muscat")
+
+
+def muscat_minute(instant: datetime) -> str:
+    """An instant as an operator reads it: Muscat time to the minute, the zone named."""
+    return f"{instant.astimezone(MUSCAT):%Y-%m-%d %H:%M} Muscat"
 
 
 class WorkingCalendar(Protocol):
@@ -37,6 +45,10 @@ class WorkingCalendar(Protocol):
 
     def working_days_between(self, a: datetime, b: datetime) -> int:
         """How many working days ended in [a, b)."""
+        ...
+
+    def next_close_after(self, instant: datetime) -> datetime:
+        """The first end of a working day strictly after `instant`: when the day's digest goes out."""
         ...
 
 
@@ -169,6 +181,14 @@ class OmanCalendar:
             day += _ONE_DAY
         return count
 
+    def next_close_after(self, instant: datetime) -> datetime:
+        """The close of the working day `instant` falls in, or of the next working day once it has closed."""
+        instant = _utc(instant, "instant")
+        day = instant.astimezone(self.zone).date()
+        if not self.is_working_day(day) or self._close(day) <= instant:
+            day = self._next_working_day(day)
+        return self._close(day)
+
 
 class CompressedCalendar:
     """For demos and tests: every day works, a working day lasts `working_day_seconds`, no holidays."""
@@ -207,6 +227,11 @@ class CompressedCalendar:
         if span < timedelta(0):
             raise ValueError("the interval ends before it starts")
         return span // self.day
+
+    def next_close_after(self, instant: datetime) -> datetime:
+        """Compressed days end at whole multiples of the day's length since the Unix epoch."""
+        since_epoch = _utc(instant, "instant") - _EPOCH
+        return _EPOCH + (since_epoch // self.day + 1) * self.day
 
 
 def calendar_for(policy: Policy, working_day_seconds: float | None) -> WorkingCalendar:

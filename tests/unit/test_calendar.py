@@ -245,3 +245,31 @@ def test_calendar_for_gives_a_compressed_calendar_when_asked():
     assert isinstance(calendar_for(policy, 2.5), CompressedCalendar)
     with pytest.raises(ValueError):
         CompressedCalendar(0)
+
+
+# --- the Director General's digest goes out at each working day's close ------------------------
+
+
+def test_the_next_close_is_today_before_the_close_and_the_next_working_day_after_it(oman):
+    thursday_morning = datetime(2026, 12, 3, 9, 0, tzinfo=MUSCAT)
+    assert oman.next_close_after(thursday_morning) == datetime(2026, 12, 3, 14, 30, tzinfo=MUSCAT)
+    # At the close itself, and after it: the next working day's, over the weekend.
+    assert oman.next_close_after(datetime(2026, 12, 3, 14, 30, tzinfo=MUSCAT)) == datetime(2026, 12, 6, 14, 30, tzinfo=MUSCAT)
+    assert oman.next_close_after(datetime(2026, 12, 5, 10, 0, tzinfo=MUSCAT)) == datetime(2026, 12, 6, 14, 30, tzinfo=MUSCAT)
+
+
+def test_one_close_a_working_day_from_close_to_close(oman):
+    close = datetime(2026, 12, 6, 14, 30, tzinfo=MUSCAT)
+    closes = []
+    for _ in range(5):
+        close = oman.next_close_after(close)
+        closes.append(close.astimezone(MUSCAT).date())
+    assert closes == [date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 9), date(2026, 12, 10), date(2026, 12, 13)]
+
+
+def test_compressed_days_close_at_whole_multiples_of_their_length():
+    calendar = CompressedCalendar(working_day_seconds=10)
+    start = datetime(2026, 12, 1, 8, 0, 3, tzinfo=timezone.utc)
+    first = calendar.next_close_after(start)
+    assert first == datetime(2026, 12, 1, 8, 0, 10, tzinfo=timezone.utc)
+    assert calendar.next_close_after(first) == first + timedelta(seconds=10)
