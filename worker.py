@@ -9,8 +9,10 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
+from activities.digest import DigestActivities
 from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
 from activities.retention import retention_activities
+from core.director_general_digest import ensure_director_general_digest
 from core.retention_schedule import ensure_retention_schedule
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
@@ -18,6 +20,7 @@ from domain.calendar import calendar_for
 from domain.policy import load_policy
 from store.db import Database
 from workflows.case import CaseWorkflow, delivery_task_queue
+from workflows.digest import DirectorGeneralDigestWorkflow
 from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("complaints.worker")
@@ -39,12 +42,14 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
     or a case store that fails on cue)."""
     policy = load_policy(settings.policy_path)
     store = case_store or CaseStore(database)
-    deadlines = DeadlineActivities(calendar_for(policy, settings.working_day_seconds))
+    calendar = calendar_for(policy, settings.working_day_seconds)
+    deadlines = DeadlineActivities(calendar)
     delivery = DeliveryActivities(database, settings)
+    digest = DigestActivities(database, settings, calendar)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow, DirectorGeneralDigestWorkflow],
         activities=[
             store.record_case,
             store.record_step,
@@ -55,6 +60,8 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
             delivery.deliver_message,
             delivery.record_delivery_failure,
             *retention_activities(database, policy),
+            digest.next_working_day_close,
+            digest.send_director_general_digest,
         ],
         # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
@@ -89,6 +96,7 @@ async def run_worker(settings: Settings) -> None:
     database = Database(settings.resolved_database_url(), pool_size=CASE_WORKER_CONNECTIONS)
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
     await ensure_retention_schedule(client, settings, load_policy(settings.policy_path))
+    await ensure_director_general_digest(client, settings)
     await _run_until_stopped(build_worker(client, settings, database), settings)
     await database.dispose()
 

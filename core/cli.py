@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.operator_signal import add_signal_command
 from core.settings import get_settings
 from domain.kinds import Role
 
@@ -155,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("references", nargs="*", metavar="REFERENCE", help="only these cases (default: all)")
         command.set_defaults(run=_verify, repair=repairs)
+    add_signal_command(commands)
     mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
     mailsink.add_argument("--folder", type=Path, default=Path(".data/mail"))
     mailsink.add_argument("--host", default="127.0.0.1")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from temporalio.common import SearchAttributeIndexedValueType
 
-from workflows.case import CASE_SEARCH_ATTRIBUTES
+from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES
 
 with warnings.catch_warnings():
     # platformdirs warns, on import, that XDG_RUNTIME_DIR is unset; the package's lock file is not ours to place.

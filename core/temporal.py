@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import codec_from
 from core.settings import Settings
-from workflows.case import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
+from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
 
 CASES_QUERY = 'WorkflowType = "CaseWorkflow"'
 RUNNING_CASES = f'{CASES_QUERY} AND ExecutionStatus = "Running"'

@@ -182,3 +182,18 @@ class IntakeRequest(SQLModel, table=True):
     # The case's random tracking code, sealed with AES-GCM (api.tracking_codes), so that a retry answers with it
     # again; none on claims made before codes were random, whose codes are derived from the reference.
     tracking_code_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class DirectorGeneralDigest(SQLModel, table=True):
+    """One working day's digest to the Director General, claimed before it is sent so that it goes once."""
+
+    __tablename__ = "director_general_digests"
+
+    day_closes_at: datetime = _utc_column(primary_key=True)
+    # sending, sent, nothing_breached, no_address, or pending again after a failed send
+    status: str = Field(max_length=20)
+    cases: int = 0
+    attempts: int = 0
+    updated_at: datetime = _utc_column(nullable=False)
+    sent_at: datetime | None = _utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)

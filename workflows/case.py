@@ -6,6 +6,7 @@ calendar or the policy never changes the replay of a running case.
 """
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,13 +14,13 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
 )
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.calendar import muscat_minute
     from domain.kinds import FINAL_STATUSES, Kind, Priority, Status
     from domain.lifecycle import Action, ActionRefused, CaseFacts, check_action
     from domain.policy import CaseTerms
@@ -50,16 +51,21 @@ with workflow.unsafe.imports_passed_through():
         WorkingDaysRequest,
         WorkingDaysResult,
         message_key,
+        operator_for,
     )
-
-CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
-CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
-CASE_DEPARTMENT = SearchAttributeKey.for_keyword("CaseDepartment")
-CASE_CHANNEL = SearchAttributeKey.for_keyword("CaseChannel")
-ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
-BREACHED = SearchAttributeKey.for_bool("Breached")
-ANSWER_DUE = SearchAttributeKey.for_datetime("AnswerDue")
-CASE_SEARCH_ATTRIBUTES = (CASE_KIND, CASE_STATUS, CASE_DEPARTMENT, CASE_CHANNEL, ESCALATION_LEVEL, BREACHED, ANSWER_DUE)
+    from workflows.case_attributes import (
+        ANSWER_DUE,
+        BREACHED,
+        CASE_CHANNEL,
+        CASE_DEPARTMENT,
+        CASE_KIND,
+        CASE_PRIORITY,
+        CASE_STATUS,
+        DELIVER_FROM_NOW_SIGNAL,
+        DEPARTMENT_DUE,
+        ESCALATION_LEVEL,
+        SIGNAL_NAMES,
+    )
 
 # The store and the calendar live behind these activities; a database outage is waited out, not failed.
 # They are local activities: short and idempotent, they run in the same workflow task as the step
@@ -86,10 +92,17 @@ PATCH_ESCALATED_REPLY = "escalated-reply-is-not-customer-services"
 PATCH_DELIVERY_QUEUE = "deliveries-on-their-own-task-queue"
 PATCH_FINISH_AFTER_LAST_HANDLER = "finish-after-the-last-handler"
 PATCH_REMINDERS_FROM_NOW = "director-general-reminders-from-now"
-DELIVER_FROM_NOW_SIGNAL = "deliver_from_now"
+PATCH_SIGNALS_ARE_OPERATORS = "signals-are-operators-repairs"
+PATCH_OPERATOR_VIEW = "operator-view-due-priority-muscat-time"
+PATCH_DIRECTOR_GENERAL_DIGEST = "director-general-daily-digest"
+PATCH_CONFIRMED_ROUTE = "triage-that-confirms-the-route"
+# What a signal may do: the repairs of SIGNAL_NAMES; the other signals stay so that old histories replay.
+OPERATOR_SIGNAL_ACTIONS = frozenset(SIGNAL_NAMES)
 
 ACTION_REFUSED = "ActionRefused"
 RECEIVED_STEP = "received"
+# A triage that keeps the department the case was routed to at intake: the evaluation, with no new message.
+ROUTE_CONFIRMED = "route_confirmed"
 # Marks a step that leaves the status as it was (a reminder, an escalation, a refused signal).
 UNCHANGED = "unchanged"
 
@@ -282,11 +295,14 @@ class CaseWorkflow:
         state = self._state
         reminded_for = state.next_director_general_reminder
         state.next_director_general_reminder = await self._working_days_after(self._not_before_now(reminded_for), 1)
+        # The reminder itself is the day's digest to the Director General (workflows/digest.py), one
+        # message for every breached case; each case still records that it was reminded.
+        in_digest = workflow.patched(PATCH_DIRECTOR_GENERAL_DIGEST)
         await self._record_step(
             "director_general_reminded",
             SYSTEM,
-            detail={"reminder_at": reminded_for.isoformat()},
-            notifications=[self._to("director_general", "breach_reminder")],
+            detail={"reminder_at": reminded_for.isoformat(), **({"in_daily_digest": True} if in_digest else {})},
+            notifications=[] if in_digest else [self._to("director_general", "breach_reminder")],
         )
 
     def _not_before_now(self, due: datetime) -> datetime:
@@ -320,6 +336,12 @@ class CaseWorkflow:
         kind_or_priority_changed = (request.kind and request.kind != state.kind) or (
             request.priority and request.priority != state.priority
         )
+        # Routed at intake and triaged to the same department: the department has its "new case"
+        # message already, so the evaluation is recorded without a second one.
+        confirms_route = (
+            from_status == Status.RECEIVED and request.department == state.department and not kind_or_priority_changed
+            and workflow.patched(PATCH_CONFIRMED_ROUTE)
+        )
         state.kind = request.kind or state.kind
         state.priority = request.priority or state.priority
         state.department = request.department
@@ -327,11 +349,11 @@ class CaseWorkflow:
         if kind_or_priority_changed and not state.reopened:
             await self._recompute_department_deadlines()
         await self._record_step(
-            Action.TRIAGE,
+            ROUTE_CONFIRMED if confirms_route else Action.TRIAGE,
             request.actor,
             from_status=from_status,
             detail={"department": state.department, "kind": state.kind, "priority": state.priority},
-            notifications=[self._to_department("case_assigned")],
+            notifications=[] if confirms_route else [self._to_department("case_assigned")],
         )
 
     async def _reject(self, request: RejectRequest) -> None:
@@ -362,7 +384,7 @@ class CaseWorkflow:
             request.actor,
             from_status=state.status_before_pause,
             detail={"question": request.question, "info_due": state.info_due.isoformat()},
-            notifications=[self._to_submitter("info_request", question=request.question)],
+            notifications=[self._to_submitter("info_request", question=request.question, info_due=state.info_due.isoformat())],
         )
 
     async def _receive_submitter_info(self, request: SubmitterInfo) -> None:
@@ -405,7 +427,7 @@ class CaseWorkflow:
             request.actor,
             from_status=Status.REPLIED,
             detail={"message": request.message, "contest_due": state.contest_due.isoformat()},
-            notifications=[self._to_submitter("answer", message=request.message)],
+            notifications=[self._to_submitter("answer", message=request.message, contest_due=state.contest_due.isoformat())],
         )
 
     async def _instruct(self, request: Instruction) -> None:
@@ -472,18 +494,28 @@ class CaseWorkflow:
         return self.view()
 
     async def _act_on_signal(self, action: Action, request) -> None:
+        """An operator's repair: checked as the actor it names would be, recorded as the operator's.
+
+        Anyone who can reach Temporal can send a signal and type any actor into it, so the step is
+        the operator's, with the named actor kept as unverified; and only the repairs an operator
+        needs are taken (OPERATOR_SIGNAL_ACTIONS), the rest are recorded as refused.
+        """
         await self._after_receipt()
         async with self._lock:
+            operator = workflow.patched(PATCH_SIGNALS_ARE_OPERATORS)
+            actor = operator_for(request.actor) if operator else request.actor
             try:
+                if operator and action not in OPERATOR_SIGNAL_ACTIONS:
+                    raise ApplicationError(
+                        f"a signal may only {', '.join(sorted(OPERATOR_SIGNAL_ACTIONS))}; {action} goes through the API",
+                        type=ACTION_REFUSED, non_retryable=True,
+                    )
                 self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
                 self._check_request(action, request)
             except ApplicationError as refused:
-                await self._record_step(
-                    "refused", request.actor,
-                    detail={"action": str(action), "reason": refused.message},
-                )
+                await self._record_step("refused", actor, detail={"action": str(action), "reason": refused.message})
                 return
-            await self._performers[action](self, request)
+            await self._performers[action](self, dataclasses.replace(request, actor=actor))
 
     def _under_old_rules(self, action: Action, actor: Actor) -> bool:
         """True while replaying a case that ran before customer service lost the reply on escalated cases."""
@@ -809,23 +841,27 @@ class CaseWorkflow:
     def _publish_for_operators(self) -> None:
         """Search attributes and current details: what an operator reads in the UI without opening payloads."""
         state = self._state
-        workflow.upsert_search_attributes(
-            [
-                CASE_KIND.value_set(state.kind),
-                CASE_STATUS.value_set(state.status),
-                CASE_DEPARTMENT.value_set(state.department or ""),
-                CASE_CHANNEL.value_set(self._intake.channel),
-                ESCALATION_LEVEL.value_set(state.escalation_level),
-                BREACHED.value_set(state.breached),
-                ANSWER_DUE.value_set(state.answer_due),
-            ]
-        )
+        updates = [
+            CASE_KIND.value_set(state.kind),
+            CASE_STATUS.value_set(state.status),
+            CASE_DEPARTMENT.value_set(state.department or ""),
+            CASE_CHANNEL.value_set(self._intake.channel),
+            ESCALATION_LEVEL.value_set(state.escalation_level),
+            BREACHED.value_set(state.breached),
+            ANSWER_DUE.value_set(state.answer_due),
+        ]
+        readable = workflow.patched(PATCH_OPERATOR_VIEW)
+        if readable:
+            updates += [DEPARTMENT_DUE.value_set(state.department_due), CASE_PRIORITY.value_set(state.priority or "")]
+        workflow.upsert_search_attributes(updates)
+        when = muscat_minute if readable else datetime.isoformat
         workflow.set_current_details(
             f"**{state.status}** · level {state.escalation_level}"
             f"{' · BREACHED' if state.breached else ''}\n\n"
             f"- department: {state.department or 'not yet triaged'}\n"
-            f"- department due: {state.department_due.isoformat()}\n"
-            f"- answer due: {state.answer_due.isoformat()}\n"
+            + (f"- priority: {state.priority}\n" if readable and state.priority else "")
+            + f"- department due: {when(state.department_due)}\n"
+            f"- answer due: {when(state.answer_due)}\n"
             f"- policy: {self._intake.policy_version}"
         )
 
@@ -840,6 +876,7 @@ class CaseWorkflow:
                 "status": str(state.status),
                 "answer_due": state.answer_due.isoformat(),
                 "department_due": state.department_due.isoformat(),
+                "department": state.department or "",
                 **context,
             },
         )
@@ -863,5 +900,7 @@ def initial_search_attributes(intake: CaseIntake) -> TypedSearchAttributes:
             SearchAttributePair(ESCALATION_LEVEL, 1),
             SearchAttributePair(BREACHED, False),
             SearchAttributePair(ANSWER_DUE, intake.answer_due),
+            SearchAttributePair(DEPARTMENT_DUE, intake.department_due),
+            SearchAttributePair(CASE_PRIORITY, intake.priority or ""),
         ]
     )

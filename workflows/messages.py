@@ -17,12 +17,24 @@ class Actor:
     role: str
     department: str | None = None
     key_id: str = ""
+    # Set on a step an operator took by signal: whom the operator says they act for (never verified).
+    on_behalf_of: str | None = None
 
     @property
     def label(self) -> str:
+        if self.on_behalf_of is not None:
+            return f"{self.role} for {self.on_behalf_of[:60]} (unverified)"
         scope = f"/{self.department}" if self.department else ""
         key = f"#{self.key_id}" if self.key_id else ""
         return f"{self.role}{scope}{key}"
+
+
+OPERATOR = "operator"
+
+
+def operator_for(claimed: Actor) -> Actor:
+    """The actor of a signalled step: the operator, with the actor the signal named kept as unverified."""
+    return Actor(role=OPERATOR, on_behalf_of=claimed.label)
 
 
 SYSTEM = Actor(role="system")

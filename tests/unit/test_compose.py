@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from workflows.case import CASE_SEARCH_ATTRIBUTES
+from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
