@@ -303,7 +303,6 @@ def abandoned_attempts(worker_log: Path) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-delivery-"))
-    data_dir.chmod(0o755)
     postgres = EmbeddedPostgres(data_dir)
     temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
     mail = SlowMailFolder(data_dir / "mail", args.smtp_delay_ms / 1000, args.slow_ack)

@@ -93,7 +93,6 @@ class Stack:
 async def running_stack(working_day_seconds: float, *, keep_data: bool = False,
                         parts: tuple[str, ...] = ("worker", "delivery"), **settings: str) -> AsyncIterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
-    data_dir.chmod(0o755)
     postgres = EmbeddedPostgres(data_dir)
     temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
     servers: list[tuple[subprocess.Popen, int]] = []

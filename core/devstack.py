@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.embedded import EmbeddedPostgres, TemporalDevServer, free_port, wait_for_port
-from core.settings import Settings
+from core.settings import Settings, private_folder, write_private
 
 # The workers finish the sends they have started before they exit (worker.py, SHUTDOWN_GRACE: 45 s).
 WORKER_STOP_TIMEOUT = 50.0
@@ -116,7 +116,7 @@ class DevStack:
 
     async def _start_all(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir)
         # Made here, once, before the worker and the API both look for them.
         settings.resolved_secret_key()
         settings.resolved_codec_keys()
@@ -155,7 +155,7 @@ class DevStack:
 
         await self._start(Child("postgres", postgres.command(), dict(self.env), postgres.stop_signal,
                                 postgres.popen_kwargs(), ready))
-        self.settings.embedded_database_url_file.write_text(postgres.url + "\n")
+        write_private(self.settings.embedded_database_url_file, postgres.url + "\n")
         self.env["DATABASE_URL"] = postgres.url
 
     async def _start_temporal(self) -> None:
@@ -234,4 +234,7 @@ class DevStack:
 
 
 def run_dev(settings: Settings) -> None:
+    # Whatever the stack and its children write (Temporal's SQLite files, logs) is the owner's only: a
+    # shared host's other users have no business in the data dir.
+    os.umask(0o077)
     asyncio.run(DevStack(settings).run())

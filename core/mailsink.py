@@ -15,6 +15,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from core.settings import OWNER_ONLY_FILE, private_folder
+
 log = logging.getLogger("complaints.mailsink")
 
 
@@ -22,14 +24,15 @@ class MailFolder:
     """aiosmtpd handler: every accepted message becomes <folder>/<time>-<n>.eml, written atomically."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # The messages are personal data: only the owner may open the folder or read a message.
+        self.folder = private_folder(folder)
         self._numbers = itertools.count(1)
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
         name = f"{time.time_ns()}-{os.getpid()}-{next(self._numbers)}"
         partial = self.folder / f".{name}.tmp"
-        partial.write_bytes(envelope.original_content or envelope.content)
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY_FILE), "wb") as file:
+            file.write(envelope.original_content or envelope.content)
         partial.rename(self.folder / f"{name}.eml")
         log.info("kept %s.eml", name)  # the file's name only: the message itself is personal data
         return "250 Message accepted for delivery"

@@ -12,6 +12,38 @@ from pydantic import BaseModel, Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+OWNER_ONLY_FOLDER = 0o700
+OWNER_ONLY_FILE = 0o600
+
+
+def private_folder(path: Path) -> Path:
+    """Make `path` if missing and let only its owner in: the data dir holds secrets and personal data."""
+    path.mkdir(mode=OWNER_ONLY_FOLDER, parents=True, exist_ok=True)
+    path.chmod(OWNER_ONLY_FOLDER)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace a file with one only its owner can read; a process reading it sees the old text or the new."""
+    partial = path.with_name(f".{path.name}.partial")
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY_FILE), "w") as file:
+        os.fchmod(file.fileno(), OWNER_ONLY_FILE)  # a partial left by a crash may have had other bits
+        file.write(text)
+    partial.replace(path)
+
+
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A development secret made once, readable by its owner only; the first process to write it wins."""
+    if not path.exists():
+        path.parent.mkdir(mode=OWNER_ONLY_FOLDER, parents=True, exist_ok=True)
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY_FILE), "w") as file:
+                file.write(make())
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
 class ChannelCallback(BaseModel):
     """Where a channel (e.g. Tajawob) takes messages for its submitters, and the secret it verifies them with."""
 
@@ -145,16 +177,7 @@ class Settings(BaseSettings):
         return self._kept_in_data_dir("codec.keys", lambda: new_key_spec("dev1"))
 
     def _kept_in_data_dir(self, name: str, make: Callable[[], str]) -> str:
-        """A development secret made once; the first process to write it wins, the others read it."""
-        kept = self.data_dir / name
-        if not kept.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                with os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-                    file.write(make())
-            except FileExistsError:
-                pass
-        return kept.read_text().strip()
+        return kept_secret(self.data_dir / name, make)
 
     @property
     def embedded_database_url_file(self) -> Path:

@@ -53,7 +53,6 @@ class RunningServers:
 @pytest.fixture(scope="session")
 def servers() -> Iterator[RunningServers]:
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-test-"))
-    data_dir.chmod(0o755)
     postgres = EmbeddedPostgres(data_dir)
     temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
     postgres_process = start_in_background(postgres, data_dir / "postgres.log")

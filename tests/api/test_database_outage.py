@@ -25,7 +25,6 @@ ANSWER_GUARD_SECONDS = 20
 @pytest.fixture
 def own_postgres():
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-outage-"))
-    data_dir.chmod(0o755)
     postgres = EmbeddedPostgres(data_dir)
     process = start_in_background(postgres, data_dir / "postgres.log")
     try:

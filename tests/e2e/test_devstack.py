@@ -63,13 +63,17 @@ def _free_ports(count: int) -> list[int]:
 class Stack:
     """One `complaints dev` process and what it started."""
 
-    def __init__(self, data_dir: Path, api_port: int, temporal_port: int, ui_port: int) -> None:
+    def __init__(self, data_dir: Path, api_port: int, temporal_port: int, ui_port: int, *, clone: Path = REPO,
+                 python: str = sys.executable, log_path: Path | None = None) -> None:
         self.data_dir = data_dir
         self.api_port = api_port
         self.temporal_port = temporal_port
         self.ui_port = ui_port
         self.api = f"http://127.0.0.1:{api_port}"
-        self.log_path = data_dir / "dev.log"
+        # The project folder it runs in, with the Python of that folder's .venv.
+        self.clone = clone
+        self.python = python
+        self.log_path = log_path or data_dir / "dev.log"
         self.env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "TEMPORAL_ADDRESS"}}
         self.env.update(
             COMPLAINTS_DATA_DIR=str(data_dir),
@@ -92,8 +96,8 @@ class Stack:
         log.flush()
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "dev"],
-            cwd=REPO,
+            [self.python, "-m", "core.cli", "dev"],
+            cwd=self.clone,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -139,7 +143,7 @@ class Stack:
 
     def cli(self, *args: str, timeout: float = 60) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "core.cli", *args], cwd=REPO, env=self.env, capture_output=True, text=True,
+            [self.python, "-m", "core.cli", *args], cwd=self.clone, env=self.env, capture_output=True, text=True,
             timeout=timeout,
         )
         assert result.returncode == 0, f"complaints {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
@@ -225,7 +229,7 @@ class Stack:
                     process.kill()
                     survivors.append(process)
         # PostgreSQL runs as another user and outside the supervisor's signals; find it by its data dir.
-        pgdata = str(self.data_dir / "postgres")
+        pgdata = str((self.data_dir / "postgres").resolve())  # the cluster, wherever the data dir's link points
         for process in psutil.process_iter(["cmdline"]):
             if any(pgdata in arg for arg in process.info["cmdline"] or []):
                 with contextlib.suppress(ProcessLookupError, psutil.Error):
@@ -286,8 +290,6 @@ def _assert_nothing_left(stack: Stack, exit_code: int) -> None:
 @pytest.mark.timeout(900)
 def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_with_its_state() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-e2e-"))
-    # PostgreSQL runs as its own system user, which must reach the data dir.
-    data_dir.chmod(0o755)
     api_port, temporal_port, ui_port = _free_ports(3)
     stack = Stack(data_dir, api_port, temporal_port, ui_port)
     passed = False
