@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Browsers may call the API only from the Temporal UI, and only for the codec endpoint's sake.
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[configured.codec_ui_origin],
+        allow_origins=[configured.resolved_codec_ui_origin()],
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,

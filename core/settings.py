@@ -89,10 +89,11 @@ class Settings(BaseSettings):
         alias="COMPLAINTS_CODEC_ACTIVE_KEY",
         description="The key id that seals new payloads; default the last key listed.",
     )
-    codec_ui_origin: str = Field(
-        default="http://127.0.0.1:8233",
+    codec_ui_origin: str | None = Field(
+        default=None,
         alias="COMPLAINTS_CODEC_UI_ORIGIN",
-        description="The Temporal UI's origin, the one origin allowed to call the codec endpoint from a browser.",
+        description="The Temporal UI's origin, the one origin allowed to call the codec endpoint from a browser. "
+        "Unset: the embedded UI's, http://127.0.0.1:<COMPLAINTS_TEMPORAL_UI_PORT>.",
     )
 
     # --- Delivery: where messages for people go. Unset transports are simply not used.
@@ -175,6 +176,10 @@ class Settings(BaseSettings):
 
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    def resolved_codec_ui_origin(self) -> str:
+        # Derived from the port, so that moving the UI does not silently lock it out of the codec.
+        return self.codec_ui_origin or f"http://127.0.0.1:{self.temporal_ui_port}"
 
 
 @lru_cache
