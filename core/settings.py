@@ -12,6 +12,23 @@ from pydantic import BaseModel, Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class NotConfigured(RuntimeError):
+    """A setting a command needs is missing; the message says, in one line, what to set."""
+
+
+def _project_folder() -> Path | None:
+    """The clone this code runs from (an editable install, as `make install` makes), else None (an installed package)."""
+    folder = Path(__file__).resolve().parent.parent
+    return folder if (folder / "pyproject.toml").is_file() and (folder / "policy.toml").is_file() else None
+
+
+# Where a relative default is taken from: the clone, whatever folder a command is run in, so that every
+# command finds the stack's data dir (its database URL, its codec keys) and the policy; an installed
+# package takes them from the current folder, as the image does.
+PROJECT_FOLDER = _project_folder()
+DEFAULTS_FOLDER = PROJECT_FOLDER or Path()
+
+
 class ChannelCallback(BaseModel):
     """Where a channel (e.g. Tajawob) takes messages for its submitters, and the secret it verifies them with."""
 
@@ -31,7 +48,10 @@ class ChannelCallback(BaseModel):
 class Settings(BaseSettings):
     """One place for configuration; names are the environment variables an operator sets."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # The clone's .env, then the current folder's (which wins where both set a variable).
+    model_config = SettingsConfigDict(
+        env_file=(DEFAULTS_FOLDER / ".env", ".env"), extra="ignore", populate_by_name=True
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -45,12 +65,16 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(default="complaints", alias="COMPLAINTS_TASK_QUEUE")
-    data_dir: Path = Field(default=Path(".data"), alias="COMPLAINTS_DATA_DIR")
+    data_dir: Path = Field(
+        default=DEFAULTS_FOLDER / ".data",
+        alias="COMPLAINTS_DATA_DIR",
+        description="PostgreSQL's data, Temporal's SQLite file and the development secrets; default the clone's .data.",
+    )
     api_host: str = Field(default="127.0.0.1", alias="COMPLAINTS_API_HOST")
     api_port: int = Field(default=8000, alias="COMPLAINTS_API_PORT")
     temporal_port: int = Field(default=7233, alias="COMPLAINTS_TEMPORAL_PORT")
     temporal_ui_port: int = Field(default=8233, alias="COMPLAINTS_TEMPORAL_UI_PORT")
-    policy_path: Path = Field(default=Path("policy.toml"), alias="COMPLAINTS_POLICY")
+    policy_path: Path = Field(default=DEFAULTS_FOLDER / "policy.toml", alias="COMPLAINTS_POLICY")
     working_day_seconds: PositiveFloat | None = Field(
         default=None,
         alias="COMPLAINTS_WORKING_DAY_SECONDS",
@@ -169,9 +193,10 @@ class Settings(BaseSettings):
         published = self.embedded_database_url_file
         if published.exists():
             return published.read_text().strip()
-        raise RuntimeError(
-            "DATABASE_URL is not set and no embedded PostgreSQL is running "
-            f"(no {published}); start the stack with `complaints dev` or set DATABASE_URL"
+        raise NotConfigured(
+            f"no database: DATABASE_URL is not set and no embedded PostgreSQL published its URL in {published}; "
+            "start the stack with `complaints dev`, or set COMPLAINTS_DATA_DIR to the data dir of the running "
+            "stack, or set DATABASE_URL"
         )
 
     def resolved_temporal_address(self) -> str:
