@@ -44,7 +44,7 @@ def _api(_: argparse.Namespace) -> None:
 def _mailsink(args: argparse.Namespace) -> None:
     from core.mailsink import run_mailsink
 
-    run_mailsink(args.folder, args.host, args.port)
+    run_mailsink(args.folder or get_settings().data_dir / "mail", args.host, args.port)
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -160,7 +160,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("references", nargs="*", metavar="REFERENCE", help="only these cases (default: all)")
         command.set_defaults(run=_verify, repair=repairs)
     mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
-    mailsink.add_argument("--folder", type=Path, default=Path(".data/mail"))
+    mailsink.add_argument("--folder", type=Path, help="default: mail/ in the data dir")
     mailsink.add_argument("--host", default="127.0.0.1")
     mailsink.add_argument("--port", type=int, default=8025)
     mailsink.set_defaults(run=_mailsink)

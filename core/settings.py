@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class NotConfigured(RuntimeError):
-    """A setting a command needs is missing; the message says, in one line, what to set."""
+    """What a command needs is not there (a setting, a server of the stack); the message says in one line what to do."""
 
 
 def _project_folder() -> Path | None:
@@ -25,8 +25,7 @@ def _project_folder() -> Path | None:
 # Where a relative default is taken from: the clone, whatever folder a command is run in, so that every
 # command finds the stack's data dir (its database URL, its codec keys) and the policy; an installed
 # package takes them from the current folder, as the image does.
-PROJECT_FOLDER = _project_folder()
-DEFAULTS_FOLDER = PROJECT_FOLDER or Path()
+DEFAULTS_FOLDER = _project_folder() or Path()
 
 
 class ChannelCallback(BaseModel):
