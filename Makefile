@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test test-fast bench clean
+.PHONY: install browser dev test test-fast bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
+# The browser tests drive the system's Chromium: Playwright's own browser download is not reachable everywhere.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium; }
+
 dev: install
 	$(BIN)/complaints dev
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 # The domain's unit tests alone: no servers, a few seconds.

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import errors, openapi
 from api.deps import Services
@@ -42,7 +43,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         await app.state.services.database.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc from Swagger UI and ReDoc files the app serves itself (no CDN, no web font), so they
+    # work on a closed network; no online validator either, which would send the document to swagger.io.
+    app = FastAPIOffline(
+        docs_url=openapi.SWAGGER_UI_URL,
+        redoc_url=openapi.REDOC_URL,
+        swagger_ui_parameters={"validatorUrl": None},
         title="Ministry of Interior: complaints, reports and suggestions",
         version="0.1.0",
         description=(
@@ -54,11 +60,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:
         app.state.services = services
     app.add_middleware(RequestSizeLimit)
+    app.add_middleware(openapi.DocsPagesPolicy)
     configured = services.settings if services else (settings or get_settings())
     # Browsers may call the API only from the Temporal UI, and only for the codec endpoint's sake.
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[configured.codec_ui_origin],
+        allow_origins=[configured.resolved_codec_ui_origin()],
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,

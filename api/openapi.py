@@ -14,9 +14,21 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import MAX_REQUEST_BYTES
 from api.routes.tracking import example_view
+
+# The documentation pages, drawn by Swagger UI and ReDoc from the files the app serves (fastapi-offline's).
+SWAGGER_UI_URL = "/docs"
+REDOC_URL = "/redoc"
+# They may load only from the app: ReDoc fetches its maker's logo from a CDN whatever its options, and the
+# browser refuses it here. Swagger UI's set-up script is written inline by FastAPI; both style inline.
+DOCS_PAGES_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+)
 
 ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
 
@@ -206,6 +218,25 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             _complete_operation(path, operation)
     return document
+
+
+class DocsPagesPolicy:
+    """Puts `DOCS_PAGES_POLICY` on the answers of the documentation pages, so they reach no other origin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in (SWAGGER_UI_URL, REDOC_URL):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Content-Security-Policy"] = DOCS_PAGES_POLICY
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
 
 
 def install(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from core.operator_signal import add_signal_command
-from core.settings import get_settings
+from core.settings import NotConfigured, get_settings
 from domain.kinds import Role
 
 
@@ -36,21 +38,23 @@ def _api(_: argparse.Namespace) -> None:
     from api.app import create_app
 
     settings = get_settings()
+    settings.resolved_database_url()  # here, not in uvicorn's start-up, which would bury it in a traceback
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
 
 
 def _mailsink(args: argparse.Namespace) -> None:
     from core.mailsink import run_mailsink
 
-    run_mailsink(args.folder, args.host, args.port)
+    run_mailsink(args.folder or get_settings().data_dir / "mail", args.host, args.port)
 
 
 def _migrate(_: argparse.Namespace) -> None:
+    settings = get_settings()
+    settings.resolved_database_url()  # before Alembic is imported, which logs as it loads
     from core.temporal import connect_when_ready, ensure_search_attributes
     from domain.policy import load_policy
     from store.migrate import seed_departments, upgrade_to_head
 
-    settings = get_settings()
     upgrade_to_head(settings.resolved_database_url())
     print("database schema is up to date")
     seeded = seed_departments(settings.resolved_database_url(), load_policy(settings.policy_path).departments)
@@ -158,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(run=_verify, repair=repairs)
     add_signal_command(commands)
     mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
-    mailsink.add_argument("--folder", type=Path, default=Path(".data/mail"))
+    mailsink.add_argument("--folder", type=Path, help="default: mail/ in the data dir")
     mailsink.add_argument("--host", default="127.0.0.1")
     mailsink.add_argument("--port", type=int, default=8025)
     mailsink.set_defaults(run=_mailsink)
@@ -174,7 +178,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except NotConfigured as missing:
+        sys.exit(f"error: {missing}")
+    except OperationalError as unreachable:  # e.g. the data dir names the database of a stack since stopped
+        reason = str(unreachable.orig or unreachable).splitlines()[0]
+        sys.exit(f"error: the database does not answer ({reason}); start the stack with `complaints dev`, or set DATABASE_URL")
 
 
 if __name__ == "__main__":

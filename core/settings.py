@@ -44,6 +44,22 @@ def kept_secret(path: Path, make: Callable[[], str]) -> str:
     return path.read_text().strip()
 
 
+class NotConfigured(RuntimeError):
+    """What a command needs is not there (a setting, a server of the stack); the message says in one line what to do."""
+
+
+def _project_folder() -> Path | None:
+    """The clone this code runs from (an editable install, as `make install` makes), else None (an installed package)."""
+    folder = Path(__file__).resolve().parent.parent
+    return folder if (folder / "pyproject.toml").is_file() and (folder / "policy.toml").is_file() else None
+
+
+# Where a relative default is taken from: the clone, whatever folder a command is run in, so that every
+# command finds the stack's data dir (its database URL, its codec keys) and the policy; an installed
+# package takes them from the current folder, as the image does.
+DEFAULTS_FOLDER = _project_folder() or Path()
+
+
 class ChannelCallback(BaseModel):
     """Where a channel (e.g. Tajawob) takes messages for its submitters, and the secret it verifies them with."""
 
@@ -63,7 +79,10 @@ class ChannelCallback(BaseModel):
 class Settings(BaseSettings):
     """One place for configuration; names are the environment variables an operator sets."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # The clone's .env, then the current folder's (which wins where both set a variable).
+    model_config = SettingsConfigDict(
+        env_file=(DEFAULTS_FOLDER / ".env", ".env"), extra="ignore", populate_by_name=True
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -77,12 +96,16 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(default="complaints", alias="COMPLAINTS_TASK_QUEUE")
-    data_dir: Path = Field(default=Path(".data"), alias="COMPLAINTS_DATA_DIR")
+    data_dir: Path = Field(
+        default=DEFAULTS_FOLDER / ".data",
+        alias="COMPLAINTS_DATA_DIR",
+        description="PostgreSQL's data, Temporal's SQLite file and the development secrets; default the clone's .data.",
+    )
     api_host: str = Field(default="127.0.0.1", alias="COMPLAINTS_API_HOST")
     api_port: int = Field(default=8000, alias="COMPLAINTS_API_PORT")
     temporal_port: int = Field(default=7233, alias="COMPLAINTS_TEMPORAL_PORT")
     temporal_ui_port: int = Field(default=8233, alias="COMPLAINTS_TEMPORAL_UI_PORT")
-    policy_path: Path = Field(default=Path("policy.toml"), alias="COMPLAINTS_POLICY")
+    policy_path: Path = Field(default=DEFAULTS_FOLDER / "policy.toml", alias="COMPLAINTS_POLICY")
     working_day_seconds: PositiveFloat | None = Field(
         default=None,
         alias="COMPLAINTS_WORKING_DAY_SECONDS",
@@ -121,10 +144,11 @@ class Settings(BaseSettings):
         alias="COMPLAINTS_CODEC_ACTIVE_KEY",
         description="The key id that seals new payloads; default the last key listed.",
     )
-    codec_ui_origin: str = Field(
-        default="http://127.0.0.1:8233",
+    codec_ui_origin: str | None = Field(
+        default=None,
         alias="COMPLAINTS_CODEC_UI_ORIGIN",
-        description="The Temporal UI's origin, the one origin allowed to call the codec endpoint from a browser.",
+        description="The Temporal UI's origin, the one origin allowed to call the codec endpoint from a browser. "
+        "Unset: the embedded UI's, http://127.0.0.1:<COMPLAINTS_TEMPORAL_UI_PORT>.",
     )
 
     # --- Delivery: where messages for people go. Unset transports are simply not used.
@@ -191,13 +215,18 @@ class Settings(BaseSettings):
         published = self.embedded_database_url_file
         if published.exists():
             return published.read_text().strip()
-        raise RuntimeError(
-            "DATABASE_URL is not set and no embedded PostgreSQL is running "
-            f"(no {published}); start the stack with `complaints dev` or set DATABASE_URL"
+        raise NotConfigured(
+            f"no database: DATABASE_URL is not set and no embedded PostgreSQL published its URL in {published}; "
+            "start the stack with `complaints dev`, or set COMPLAINTS_DATA_DIR to the data dir of the running "
+            "stack, or set DATABASE_URL"
         )
 
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    def resolved_codec_ui_origin(self) -> str:
+        # Derived from the port, so that moving the UI does not silently lock it out of the codec.
+        return self.codec_ui_origin or f"http://127.0.0.1:{self.temporal_ui_port}"
 
 
 @lru_cache

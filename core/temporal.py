@@ -16,7 +16,7 @@ from temporalio.converter import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import codec_from
-from core.settings import Settings
+from core.settings import NotConfigured, Settings
 from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
 
 CASES_QUERY = 'WorkflowType = "CaseWorkflow"'
@@ -48,9 +48,12 @@ async def connect_when_ready(settings: Settings, timeout: float = 60) -> Client:
             client = await connect(settings)
             await client.count_workflows()
             return client
-        except Exception:
+        except Exception as error:
             if time.monotonic() > deadline:
-                raise
+                raise NotConfigured(
+                    f"Temporal does not answer at {settings.resolved_temporal_address()} (waited {timeout:.0f} s): start "
+                    "the stack with `complaints dev`, or set TEMPORAL_ADDRESS to a running server"
+                ) from error
             await asyncio.sleep(0.25)
 
 

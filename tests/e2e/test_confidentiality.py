@@ -407,8 +407,8 @@ async def test_only_the_temporal_ui_may_call_from_a_browser(api, services):
             "Origin": origin, "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization,content-type"})
 
-    allowed = await preflight(services.settings.codec_ui_origin)
+    allowed = await preflight(services.settings.resolved_codec_ui_origin())
     other = await preflight("http://evil.example")
 
-    assert allowed.headers.get("access-control-allow-origin") == services.settings.codec_ui_origin
+    assert allowed.headers.get("access-control-allow-origin") == services.settings.resolved_codec_ui_origin()
     assert "access-control-allow-origin" not in other.headers
