@@ -19,7 +19,7 @@ from api import errors
 from api.auth import Caller, issue_api_key
 from api.deps import CallerDep, ServicesDep
 from api.errors import ApiError, ErrorResponse, FieldProblem
-from api.schemas import StrictBody
+from api.schemas import StrictBody, name_text
 from domain.kinds import Role
 from domain.policy import DEPARTMENT_CODE_PATTERN
 from store.db import Database
@@ -36,17 +36,13 @@ DepartmentCode = Annotated[
 ]
 
 
-def _name(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)]
-
-
 # ---------------------------------------------------------------- the contract
 
 
 class ApiKeyCreate(StrictBody):
     """A key to make: who holds it, its role, and for a department key its department."""
 
-    name: _name(120) = Field(description="Who or what holds the key (shown in logs, never in cases).")
+    name: name_text(120) = Field(description="Who or what holds the key (shown in logs, never in cases).")
     role: Role
     department: DepartmentCode | None = Field(
         default=None, description="For a `department` key, and only for one: an active department's code."
@@ -73,8 +69,8 @@ class ApiKeyCreated(ApiKeyPublic):
 class DepartmentUpdate(StrictBody):
     """A department's names, the address its staff are told at, and whether cases may be routed to it."""
 
-    name_ar: _name(200)
-    name_en: _name(200)
+    name_ar: name_text(200, markup=False)
+    name_en: name_text(200, markup=False)
     email: EmailStr | None = None
     active: bool = Field(strict=True, description="Whether new cases may be routed to it; the customer-service "
                                                   "team's stays active.")
