@@ -2,12 +2,13 @@
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from domain.kinds import Role
+from domain.kinds import Channel, Role
 from store.db import Database
 from store.models import ApiKey
 from workflows.messages import Actor
@@ -27,27 +28,37 @@ class Caller:
     key_id: int
     role: Role
     department: str | None
+    # The channels a channel key may submit through; empty for every other role.
+    channels: frozenset[Channel] = frozenset()
 
     def as_actor(self) -> Actor:
         return Actor(role=self.role.value, department=self.department, key_id=str(self.key_id))
 
 
 async def issue_api_key(database: Database, *, role: Role, name: str, department: str | None,
-                        created_by: int | None = None) -> tuple[ApiKey, str]:
-    """Store a new key and return its record and the key; the key itself is shown once and never stored."""
+                        channels: Iterable[Channel] | None = None, created_by: int | None = None) -> tuple[ApiKey, str]:
+    """Store a new key and return its record and the key; the key itself is shown once and never stored.
+
+    A channel key is bound to the channels it may submit through (`channels`); no other key takes any.
+    """
     if (role == Role.DEPARTMENT) != (department is not None):
         raise ValueError("a department key needs --department, and only a department key takes one")
+    bound = list(dict.fromkeys(Channel(channel).value for channel in channels or ()))
+    if (role == Role.CHANNEL) != bool(bound):
+        raise ValueError("a channel key needs --channel (the channels it may submit through), "
+                         "and only a channel key takes one")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    record = ApiKey(name=name, role=role.value, department=department, key_hash=hash_secret(key),
-                    created_at=datetime.now(UTC), created_by=created_by)
+    record = ApiKey(name=name, role=role.value, department=department, channels=bound or None,
+                    key_hash=hash_secret(key), created_at=datetime.now(UTC), created_by=created_by)
     async with database.transaction() as session:
         session.add(record)
     return record, key
 
 
-async def create_api_key(database: Database, *, role: Role, name: str, department: str | None) -> tuple[int, str]:
+async def create_api_key(database: Database, *, role: Role, name: str, department: str | None,
+                         channels: Iterable[Channel] | None = None) -> tuple[int, str]:
     """Store a new key and return (id, key); the key itself is shown once and never stored."""
-    record, key = await issue_api_key(database, role=role, name=name, department=department)
+    record, key = await issue_api_key(database, role=role, name=name, department=department, channels=channels)
     return record.id, key
 
 
@@ -60,4 +71,26 @@ async def find_caller(database: Database, key: str) -> Caller | None:
         ).first()
     if record is None:
         return None
-    return Caller(key_id=record.id, role=Role(record.role), department=record.department)
+    return Caller(key_id=record.id, role=Role(record.role), department=record.department,
+                  channels=frozenset(Channel(channel) for channel in record.channels or ()))
+
+
+class UnknownApiKey(LookupError):
+    """No API key has this id."""
+
+
+async def list_api_keys(database: Database) -> list[ApiKey]:
+    """Every key, revoked ones too, oldest first (records hold only the keys' hashes)."""
+    async with database.session() as session:
+        return list((await session.exec(select(ApiKey).order_by(ApiKey.id))).all())
+
+
+async def revoke_api_key(database: Database, key_id: int, revoked_by: int | None = None) -> ApiKey:
+    """Revoke a key from its next request on; revoking a revoked key changes nothing. `revoked_by`: the admin key."""
+    async with database.transaction() as session:
+        record = await session.get(ApiKey, key_id, with_for_update=True)
+        if record is None:
+            raise UnknownApiKey(f"no API key {key_id}")
+        if record.revoked_at is None:
+            record.revoked_at, record.revoked_by = datetime.now(UTC), revoked_by
+    return record

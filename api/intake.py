@@ -1,7 +1,8 @@
 """Intake: a validated submission becomes a reference, a tracking code and a running CaseWorkflow.
 
-A channel retries. The same `channel` + `channel_ref`, or the same `Idempotency-Key` from the same
-API key, finds the case the first attempt made: the keys are committed to PostgreSQL *before* the
+A channel retries. The same `channel` + `channel_ref`, or the same `Idempotency-Key`, from the same
+API key finds the case the first attempt made (another key's never: it would get that case's tracking
+code): the keys are committed to PostgreSQL *before* the
 workflow starts, with everything a retry needs to start that same workflow again (reference, time of
 receipt, and the random tracking code, sealed: `api.tracking_codes`), so a crash between the two
 steps loses nothing and a concurrent retry never makes a second case.
@@ -89,9 +90,10 @@ def _identity_error(reason: str) -> ApiError:
 
 
 def idempotency_keys(submission: CaseCreate, caller: Caller, header: str | None) -> list[str]:
+    """The names a submission is claimed under, each the caller's own (0009_key_channels.py renamed older claims)."""
     keys = []
     if submission.channel_ref:
-        keys.append(f"ref:{submission.channel.value}:{submission.channel_ref}")
+        keys.append(f"ref:{caller.key_id}:{submission.channel.value}:{submission.channel_ref}")
     if header:
         keys.append(f"key:{caller.key_id}:{header}")
     return keys

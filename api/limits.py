@@ -1,6 +1,8 @@
 """Limits on what a caller may send: the size of a request, what its text may hold, the pace of submissions."""
 
 import json
+import re
+from collections import Counter
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,12 +18,24 @@ MAX_REQUEST_BYTES = 64 * 1024
 NUL = "\x00"
 NUL_REASON = "contains a NUL character (\\u0000), which is not allowed in text"
 
+# The deepest real body (a submission) nests 2 levels; parsing or scanning a much deeper one recurses
+# past Python's limit (RecursionError: a 500 and a reset connection), so it is refused before either.
+MAX_JSON_DEPTH = 32
+DEPTH_REASON = f"nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects"
+# A key sent twice would be decided by the parser (the last one wins) and not by the caller.
+REPEATED_KEY_REASON = "appears more than once in the same object; send each key once"
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
 
 class RequestSizeLimit:
     """What every request goes through before any route sees it.
 
     - A body over `max_bytes` is refused with 413, whether or not the request declares its length.
     - A NUL character in the path or anywhere in a JSON body is refused with 422 naming where it is.
+    - A JSON body nested deeper than `MAX_JSON_DEPTH` is refused with 422 before it is parsed.
+    - A JSON object with the same key twice is refused with 422 naming the key.
 
     The body (at most `max_bytes`) is read whole first, then handed on to the app unchanged.
     """
@@ -45,7 +59,10 @@ class RequestSizeLimit:
         if body is None:
             await self._refuse(send)
             return
-        if b"\\u0000" in body and (fields := _nul_fields(body)):
+        if _nests_too_deep(body):
+            await _refuse_invalid(send, [FieldProblem(field="body", reason=DEPTH_REASON)])
+            return
+        if fields := _json_problems(body):
             await _refuse_invalid(send, fields)
             return
 
@@ -81,25 +98,51 @@ class RequestSizeLimit:
                                                message=f"the request body is over {self.max_bytes} bytes"))
 
 
-def _nul_fields(body: bytes) -> list[FieldProblem]:
-    """Where a JSON body holds a NUL, in key or value; nothing if it is not JSON (the route says so)."""
+def _nests_too_deep(body: bytes) -> bool:
+    """Whether the brackets outside JSON strings nest deeper than allowed: counted, not parsed, so no recursion."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for bracket in _BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
+        depth += 1 if bracket.group() in (b"[", b"{") else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+class _JsonObject(dict):
+    """A JSON object as this scan parses it: it remembers the keys that came more than once."""
+
+    repeated: list[str]
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    parsed = _JsonObject(pairs)
+    parsed.repeated = [key for key, count in Counter(key for key, _ in pairs).items() if count > 1]
+    return parsed
+
+
+def _json_problems(body: bytes) -> list[FieldProblem]:
+    """NUL characters (in keys or values) and repeated keys of a JSON body; nothing if it is not JSON (the route says so)."""
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return []
     try:
-        document = json.loads(body)
+        document = json.loads(body, object_pairs_hook=_json_object)
     except ValueError:
         return []
-    return [FieldProblem(field=".".join(path) or "body", reason=NUL_REASON) for path in _nul_paths(document, [])]
+    return [FieldProblem(field=".".join(path) or "body", reason=reason) for path, reason in _problem_paths(document, [])]
 
 
-def _nul_paths(value: Any, path: list[str]) -> list[list[str]]:
+def _problem_paths(value: Any, path: list[str]) -> list[tuple[list[str], str]]:
     if isinstance(value, str):
-        return [path] if NUL in value else []
-    if isinstance(value, dict):
-        found = []
+        return [(path, NUL_REASON)] if NUL in value else []
+    if isinstance(value, _JsonObject):
+        found = [(path + [key], REPEATED_KEY_REASON) for key in value.repeated]
         for key, item in value.items():
-            found += [path + [key]] if NUL in key else _nul_paths(item, path + [key])
+            found += [(path + [key], NUL_REASON)] if NUL in key else _problem_paths(item, path + [key])
         return found
     if isinstance(value, list):
-        return [found for index, item in enumerate(value) for found in _nul_paths(item, path + [str(index)])]
+        return [found for index, item in enumerate(value) for found in _problem_paths(item, path + [str(index)])]
     return []
 
 

@@ -80,7 +80,7 @@ _CASE_STATE: dict[str, Any] = {
 }
 
 _API_KEY: dict[str, Any] = {
-    "id": 12, "name": "Civil status desk, Seeb", "role": "department", "department": "CIVIL_STATUS",
+    "id": 12, "name": "Civil status desk, Seeb", "role": "department", "department": "CIVIL_STATUS", "channels": None,
     "created_at": "2026-03-01T07:30:00Z", "revoked_at": None, "created_by": 1, "revoked_by": None,
 }
 

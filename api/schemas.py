@@ -1,15 +1,125 @@
-"""The HTTP contract: request bodies (unknown fields refused) and response models."""
+"""The HTTP contract: request bodies (unknown fields refused) and response models.
 
+The text rules live here, one kind of text per kind of field (README.md, "Input rules"):
+- free text (a description, staff's replies): any line breaks and tabs; no other control character;
+- a one-line text (a subject): no line break or control character, no bidirectional control (which
+  would change how the text around it reads), zero-width characters removed, and something visible;
+- a name (a submitter's, a department's, a key's): a one-line text with at least one letter;
+  a department's name holds no markup (`<`, `>`) either;
+- an identifier (a `channel_ref`): one line, nothing invisible, kept exactly as sent.
+"""
+
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from domain.kinds import Channel, Kind, Priority, Status, SubmitterCategory
 
+# Embeddings, overrides and isolates: each reorders the text after it (a name that reads backwards).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that draw nothing: pasted from other programs by accident (a BOM, a zero-width space,
+# a direction mark), so they are taken out of names and subjects rather than refused.
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u061c")
+# Letters and symbols that draw nothing either: a name made of them is a name of nothing.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+LINE_BREAKS = frozenset("\r\n")
+FREE_TEXT_CONTROLS = frozenset("\t\r\n")
+MARKUP = frozenset("<>")
 
-def _text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)]
+
+def _refused(kind: str, reason: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, reason)
+
+
+def _codepoint(character: str) -> str:
+    return f"U+{ord(character):04X}"
+
+
+def _refuse_controls(value: str, allowed: frozenset[str] = frozenset()) -> None:
+    for character in value:
+        if character in allowed or unicodedata.category(character) != "Cc":
+            continue
+        if character in LINE_BREAKS or character == "\t":
+            raise _refused("line_break", f"contains a line break or tab ({_codepoint(character)}); "
+                                         "this field is one line")
+        raise _refused("control_character", f"contains the control character {_codepoint(character)}, "
+                                            "which is not allowed in text")
+
+
+def _refuse_bidi_controls(value: str) -> None:
+    if found := next((character for character in value if character in BIDI_CONTROLS), None):
+        raise _refused("bidi_control", f"contains the bidirectional control {_codepoint(found)}, which would "
+                                       "change how the text around it reads")
+
+
+def _shows(value: str, categories: str) -> bool:
+    return any(unicodedata.category(c)[0] in categories and c not in BLANK_LETTERS for c in value)
+
+
+def _free_text(value: str) -> str:
+    _refuse_controls(value, FREE_TEXT_CONTROLS)
+    return value
+
+
+def _without_zero_width(value: Any) -> Any:
+    return "".join(c for c in value if c not in ZERO_WIDTH) if isinstance(value, str) else value
+
+
+def _one_line(value: str) -> str:
+    _refuse_controls(value)
+    _refuse_bidi_controls(value)
+    if not _shows(value, "LNPS"):
+        raise _refused("invisible", "holds nothing visible")
+    return value
+
+
+def _name(value: str) -> str:
+    _one_line(value)
+    if not _shows(value, "LN"):
+        raise _refused("invisible", "holds no letter or digit")
+    return value
+
+
+def _plain_name(value: str) -> str:
+    if found := next((character for character in value if character in MARKUP), None):
+        raise _refused("markup", f"contains markup ({found}), which a name does not hold")
+    return _name(value)
+
+
+def _identifier(value: str) -> str:
+    _refuse_controls(value)
+    _refuse_bidi_controls(value)
+    if found := next((character for character in value if character in ZERO_WIDTH), None):
+        raise _refused("invisible", f"contains the invisible character {_codepoint(found)}")
+    return value
+
+
+def _constrained(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+def free_text(max_length: int) -> Any:
+    """Text of several lines (a description, a reply): line breaks and tabs, no other control character."""
+    return Annotated[str, _constrained(max_length), AfterValidator(_free_text)]
+
+
+def one_line_text(max_length: int) -> Any:
+    """One line of text that people read (a subject): zero-width characters are removed, then checked."""
+    return Annotated[str, _constrained(max_length), AfterValidator(_one_line), BeforeValidator(_without_zero_width)]
+
+
+def name_text(max_length: int, *, markup: bool = True) -> Any:
+    """A name: one line with a letter or digit; `markup=False` refuses `<` and `>` as well."""
+    rule = _name if markup else _plain_name
+    return Annotated[str, _constrained(max_length), AfterValidator(rule), BeforeValidator(_without_zero_width)]
+
+
+def identifier_text(max_length: int) -> Any:
+    """A reference another system made (`channel_ref`): one line, nothing invisible, kept exactly as sent."""
+    return Annotated[str, _constrained(max_length), AfterValidator(_identifier)]
 
 
 class StrictBody(BaseModel):
@@ -19,7 +129,7 @@ class StrictBody(BaseModel):
 
 class SubmitterIn(StrictBody):
     category: SubmitterCategory
-    name: _text(200) | None = None
+    name: name_text(200) | None = None
     civil_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{6,12}$")] | None = Field(
         default=None, description="Omani civil ID number: 6 to 12 digits."
     )
@@ -34,10 +144,10 @@ class CaseCreate(StrictBody):
 
     kind: Kind
     channel: Channel
-    channel_ref: _text(200) | None = None
+    channel_ref: identifier_text(200) | None = None
     submitter: SubmitterIn
-    subject: _text(300)
-    description: _text(10_000)
+    subject: one_line_text(300)
+    description: free_text(10_000)
     priority: Priority | None = None
     language: Literal["ar", "en"] = Field(
         default="ar", description="The language the submitter is written to in: Arabic (default) or English."
@@ -131,29 +241,29 @@ class Health(BaseModel):
 
 
 class TriageBody(StrictBody):
-    department: _text(40)
+    department: identifier_text(40)
     kind: Kind | None = None
     priority: Priority | None = None
 
 
 class RejectBody(StrictBody):
-    reason: _text(2000)
+    reason: free_text(2000)
 
 
 class RequestInfoBody(StrictBody):
-    question: _text(2000)
+    question: free_text(2000)
 
 
 class SubmitterInfoBody(StrictBody):
-    answer: _text(10_000)
+    answer: free_text(10_000)
 
 
 class ReplyBody(StrictBody):
-    summary: _text(10_000)
+    summary: free_text(10_000)
 
 
 class RespondBody(StrictBody):
-    message: _text(10_000)
+    message: free_text(10_000)
 
 
 class CloseBody(StrictBody):
@@ -161,11 +271,11 @@ class CloseBody(StrictBody):
 
 
 class ContestBody(StrictBody):
-    reason: _text(2000)
+    reason: free_text(2000)
 
 
 class InstructBody(StrictBody):
-    instruction: _text(5000)
+    instruction: free_text(5000)
     department: str | None = Field(
         default=None, max_length=40, description="Hand the case to this department; omit to instruct the case's own."
     )

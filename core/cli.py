@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.operator_signal import add_signal_command
 from core.settings import NotConfigured, get_settings
-from domain.kinds import Role
+from domain.kinds import Channel, Role
 
 
 def _dev(_: argparse.Namespace) -> None:
@@ -112,31 +112,69 @@ def _exit_without_client_teardown(code: int = 0) -> None:
     os._exit(code)
 
 
-def _apikey_create(args: argparse.Namespace) -> None:
-    from api.auth import create_api_key
-    from api.departments import active_department_codes
+def _on_database(work):
+    """Run `work(database)` on the application database, then close it."""
     from store.db import Database
 
-    settings = get_settings()
-    role = Role(args.role)
-
-    async def create() -> tuple[int, str]:
-        database = Database(settings.resolved_database_url(), pool_size=1)
+    async def run():
+        database = Database(get_settings().resolved_database_url(), pool_size=1)
         try:
-            # The directory, as the admin API checks it: a department an admin added counts, a deactivated one not.
-            if args.department and args.department not in await active_department_codes(database):
-                raise ValueError(f"--department {args.department!r} is not an active department of the directory")
-            return await create_api_key(database, role=role, name=args.name or role.value, department=args.department)
+            return await work(database)
         finally:
             await database.dispose()
 
+    return asyncio.run(run())
+
+
+def _apikey_create(args: argparse.Namespace) -> None:
+    from api.auth import create_api_key
+    from api.departments import active_department_codes
+
+    role = Role(args.role)
+
+    async def create(database) -> tuple[int, str]:
+        # The directory, as the admin API checks it: a department an admin added counts, a deactivated one not.
+        if args.department and args.department not in await active_department_codes(database):
+            raise ValueError(f"--department {args.department!r} is not an active department of the directory")
+        return await create_api_key(database, role=role, name=args.name or role.value, department=args.department,
+                                    channels=args.channels)
+
     try:
-        key_id, key = asyncio.run(create())
+        key_id, key = _on_database(create)
     except ValueError as error:
         sys.exit(f"error: {error}")
-    print(f"created key #{key_id} for role {role.value}" + (f" of {args.department}" if args.department else ""))
+    print(f"created key #{key_id} for role {role.value}" + (f" of {args.department}" if args.department else "")
+          + (f" through {', '.join(args.channels)}" if args.channels else ""))
     print("the key is shown once; store it now:")
     print(key)
+
+
+def _minute(instant) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%MZ") if instant else "-"
+
+
+def _apikey_list(_: argparse.Namespace) -> None:
+    from api.auth import list_api_keys
+
+    rows = [("id", "name", "role", "department", "channels", "created", "revoked")]
+    for record in _on_database(list_api_keys):
+        rows.append((str(record.id), record.name, record.role, record.department or "-",
+                     ",".join(record.channels) if record.channels else "-",
+                     _minute(record.created_at), _minute(record.revoked_at)))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _apikey_revoke(args: argparse.Namespace) -> None:
+    from api.auth import UnknownApiKey, revoke_api_key
+
+    try:
+        record = _on_database(lambda database: revoke_api_key(database, args.key_id))
+    except UnknownApiKey as unknown:
+        sys.exit(f"error: {unknown}")
+    print(f"revoked key #{record.id} ({record.name}, {record.role}) at {_minute(record.revoked_at)}; "
+          "it is refused (401) from its next request on")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -171,7 +209,14 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--department", help="department code, for --role department")
     create.add_argument("--name", help="who or what holds the key (shown in logs, not in cases)")
+    create.add_argument("--channel", dest="channels", action="append", choices=[channel.value for channel in Channel],
+                        help="for --role channel, once per channel the key may submit through (required)")
     create.set_defaults(run=_apikey_create)
+    apikey.add_parser("list", help="every key without its secret: id, name, role, department, channels, "
+                                   "created, revoked").set_defaults(run=_apikey_list)
+    revoke = apikey.add_parser("revoke", help="revoke a key: it is refused (401) from its next request on")
+    revoke.add_argument("key_id", type=int, metavar="ID", help="the key's id (`complaints apikey list`)")
+    revoke.set_defaults(run=_apikey_revoke)
     return root
 
 

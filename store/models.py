@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     BigInteger,
     Column,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    String,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -162,6 +164,8 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(max_length=120)
     role: str = Field(max_length=30)
     department: str | None = Field(default=None, max_length=40)
+    # The channels a channel key may submit through (store/migrations/versions/0009_key_channels.py); None for others.
+    channels: list[str] | None = Field(default=None, sa_column=Column(ARRAY(String(20)), nullable=True))
     key_hash: str = Field(max_length=64)
     created_at: datetime = _utc_column(nullable=False)
     revoked_at: datetime | None = _utc_column(nullable=True)

@@ -28,7 +28,7 @@ from core.embedded import (
 from core.settings import Settings
 from core.temporal import connect_when_ready
 from domain.calendar import calendar_for
-from domain.kinds import Role
+from domain.kinds import Channel, Role
 from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
@@ -237,7 +237,10 @@ OTHER_DEPARTMENT = "HR"
 @pytest.fixture(scope="session")
 async def keys(database: Database) -> Keys:
     async def key(role: Role, department: str | None = None) -> str:
-        _, secret = await create_api_key(database, role=role, name=f"test {role}", department=department)
+        # The session's channel key speaks for every channel; tests/api/test_channel_keys.py binds keys to fewer.
+        channels = list(Channel) if role == Role.CHANNEL else None
+        _, secret = await create_api_key(database, role=role, name=f"test {role}", department=department,
+                                         channels=channels)
         return secret
 
     return Keys(

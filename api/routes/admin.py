@@ -16,11 +16,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 
 from api import errors
-from api.auth import Caller, issue_api_key
+from api.auth import Caller, UnknownApiKey, issue_api_key, list_api_keys, revoke_api_key
 from api.deps import CallerDep, ServicesDep
 from api.errors import ApiError, ErrorResponse, FieldProblem
-from api.schemas import StrictBody
-from domain.kinds import Role
+from api.schemas import StrictBody, name_text
+from domain.kinds import Channel, Role
 from domain.policy import DEPARTMENT_CODE_PATTERN
 from store.db import Database
 from store.models import ApiKey, DepartmentEntry
@@ -36,20 +36,21 @@ DepartmentCode = Annotated[
 ]
 
 
-def _name(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)]
-
-
 # ---------------------------------------------------------------- the contract
 
 
 class ApiKeyCreate(StrictBody):
     """A key to make: who holds it, its role, and for a department key its department."""
 
-    name: _name(120) = Field(description="Who or what holds the key (shown in logs, never in cases).")
+    name: name_text(120) = Field(description="Who or what holds the key (shown in logs, never in cases).")
     role: Role
     department: DepartmentCode | None = Field(
         default=None, description="For a `department` key, and only for one: an active department's code."
+    )
+    channels: list[Channel] | None = Field(
+        default=None, min_length=1,
+        description="For a `channel` key, and only for one: the channels it may submit through (others get 403). "
+                    "Only a key bound to `tajawob` may send a complaint without a civil ID through it.",
     )
 
 
@@ -60,6 +61,7 @@ class ApiKeyPublic(BaseModel):
     name: str
     role: Role
     department: str | None
+    channels: list[Channel] | None = Field(description="The channels a `channel` key may submit through.")
     created_at: datetime
     revoked_at: datetime | None = Field(description="When it was revoked; a revoked key is refused (401).")
     created_by: int | None = Field(description="The admin key that issued it; null when made from the command line.")
@@ -73,8 +75,8 @@ class ApiKeyCreated(ApiKeyPublic):
 class DepartmentUpdate(StrictBody):
     """A department's names, the address its staff are told at, and whether cases may be routed to it."""
 
-    name_ar: _name(200)
-    name_en: _name(200)
+    name_ar: name_text(200, markup=False)
+    name_en: name_text(200, markup=False)
     email: EmailStr | None = None
     active: bool = Field(strict=True, description="Whether new cases may be routed to it; the customer-service "
                                                   "team's stays active.")
@@ -103,6 +105,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("The caller is not an admin.", "forbidden", ONLY_ADMIN),
 }
 INVALID_DEPARTMENT = "not an active department of the directory"
+CHANNELS_FOR_CHANNEL_KEYS = "a channel key names the channels it may submit through, and only a channel key does"
 KEY_ERRORS = {
     **ERRORS,
     422: _error("Invalid body; `fields` names each bad field.", "validation_error",
@@ -145,7 +148,7 @@ def _invalid(field: str, reason: str) -> ApiError:
 
 def _key_public(record: ApiKey) -> ApiKeyPublic:
     return ApiKeyPublic(id=record.id, name=record.name, role=Role(record.role), department=record.department,
-                        created_at=record.created_at, revoked_at=record.revoked_at,
+                        channels=record.channels, created_at=record.created_at, revoked_at=record.revoked_at,
                         created_by=record.created_by, revoked_by=record.revoked_by)
 
 
@@ -167,6 +170,7 @@ async def create_key(body: ApiKeyCreate, admin: AdminDep, services: ServicesDep)
     """Make an API key; the key itself is in this answer and nowhere else.
 
     A `department` key names an active department of the directory; no other key names one.
+    A `channel` key names the channels it may submit through; no other key names any.
     """
     if body.role == Role.DEPARTMENT:
         if body.department is None:
@@ -175,17 +179,17 @@ async def create_key(body: ApiKeyCreate, admin: AdminDep, services: ServicesDep)
             raise _invalid("department", INVALID_DEPARTMENT)
     elif body.department is not None:
         raise _invalid("department", "only a department key names a department")
+    if (body.role == Role.CHANNEL) != (body.channels is not None):
+        raise _invalid("channels", CHANNELS_FOR_CHANNEL_KEYS)
     record, key = await issue_api_key(services.database, role=body.role, name=body.name, department=body.department,
-                                      created_by=admin.key_id)
+                                      channels=body.channels, created_by=admin.key_id)
     return ApiKeyCreated(**_key_public(record).model_dump(), key=key)
 
 
 @router.get("/keys", response_model=list[ApiKeyPublic], responses=ERRORS)
 async def list_keys(_: AdminDep, services: ServicesDep) -> list[ApiKeyPublic]:
     """Every API key, revoked ones too, oldest first; never the keys themselves."""
-    async with services.database.session() as session:
-        records = (await session.exec(select(ApiKey).order_by(ApiKey.id))).all()
-    return [_key_public(record) for record in records]
+    return [_key_public(record) for record in await list_api_keys(services.database)]
 
 
 @router.delete("/keys/{key_id}", response_model=ApiKeyPublic, responses=REVOKE_ERRORS)
@@ -201,13 +205,10 @@ async def revoke_key(
     if key_id == admin.key_id:
         raise ApiError(409, "action_refused",
                        "an admin cannot revoke the key it is using; revoke it with another admin key")
-    async with services.database.transaction() as session:
-        record = await session.get(ApiKey, key_id, with_for_update=True)
-        if record is None:
-            raise ApiError(404, "not_found", f"no API key {key_id}")
-        if record.revoked_at is None:
-            record.revoked_at, record.revoked_by = datetime.now(UTC), admin.key_id
-    return _key_public(record)
+    try:
+        return _key_public(await revoke_api_key(services.database, key_id, revoked_by=admin.key_id))
+    except UnknownApiKey as unknown:
+        raise ApiError(404, "not_found", str(unknown)) from None
 
 
 # ---------------------------------------------------------------- departments

@@ -23,7 +23,8 @@ INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": CaseCreated, "description": "A retry: the case this submission already made."},
     401: ERRORS[401],
-    403: ERRORS[403],
+    403: {"model": errors.ErrorResponse,
+          "description": "A key that does not submit cases, or a channel key sending a `channel` it is not bound to."},
     409: {"model": errors.ErrorResponse,
           "description": "A retry of a submission whose tracking code can no longer be opened (the server's "
                          "secret changed): the message names the case it made; no second case is made."},
@@ -59,6 +60,10 @@ async def submit_case(
     """
     if caller.role not in INTAKE_ROLES:
         raise errors.forbidden("only channel and customer-service keys submit cases")
+    if caller.role == Role.CHANNEL and submission.channel not in caller.channels:
+        # Each channel vouches for what it checks (Tajawob for identity): a key speaks only for its own.
+        raise errors.forbidden(f"this key may not submit through the channel {submission.channel.value!r}; it may "
+                               f"use {', '.join(sorted(caller.channels))}")
     if idempotency_key is not None and "\x00" in idempotency_key:
         reason = "contains a NUL character, which is not allowed"
         raise errors.ApiError(422, "validation_error", f"invalid request: Idempotency-Key: {reason}",

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from temporalio.service import RPCError
@@ -29,7 +29,7 @@ from api.errors import ApiError, ErrorResponse
 from api.public_limit import limit_public_requests
 from api.ratelimit import FailureLimiter, RateLimited
 from api.updates import IdempotencyKey, send_update
-from api.schemas import ContestBody, StrictBody, SubmitterInfoBody
+from api.schemas import ContestBody, StrictBody, SubmitterInfoBody, free_text
 from domain.kinds import FINAL_STATUSES, Kind, Status
 from domain.lifecycle import SUBMITTER
 from store.models import CaseRecord, TimelineEntry
@@ -160,7 +160,7 @@ class RatingBody(StrictBody):
     )
 
     score: Annotated[int, Field(strict=True, ge=1, le=5, description="1 (poor) to 5 (excellent).")]
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = None
+    comment: free_text(2000) | None = None
 
 
 class RatingPublic(BaseModel):

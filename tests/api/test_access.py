@@ -26,7 +26,7 @@ from sqlmodel import select
 
 from api.auth import create_api_key
 from api.routes.admin import router as admin_router
-from domain.kinds import Role
+from domain.kinds import Channel, Role
 from store.models import ApiKey, DepartmentEntry, TimelineEntry
 from tests.closing import stop_cases
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
@@ -82,7 +82,7 @@ def not_found_body(reference: str) -> dict:
 
 @pytest.fixture(scope="module")
 async def callers(keys, database) -> dict[str, str]:
-    _, other_channel = await create_api_key(database, role=Role.CHANNEL, name="test other channel", department=None)
+    _, other_channel = await create_api_key(database, role=Role.CHANNEL, name="test other channel", department=None, channels=list(Channel))
     return {**{name: getattr(keys, name) for name in CALLERS if name != "other_channel"}, "other_channel": other_channel}
 
 
@@ -316,7 +316,7 @@ async def test_admin_route_by_role(api, callers, database, route, caller):
     method, template = ADMIN_ROUTES[route]
     expected = ADMIN_EXPECTED[route][caller]
     marker = f"access {route} {caller}"
-    target_id, _ = await create_api_key(database, role=Role.CHANNEL, name=marker, department=None)
+    target_id, _ = await create_api_key(database, role=Role.CHANNEL, name=marker, department=None, channels=list(Channel))
     code = f"ACCESS_{route.replace('-', '_')}_{caller}".upper()
     path = template.format(key_id=target_id, code=code)
     bodies = {

@@ -70,10 +70,11 @@ async def stored_key(database, key_id: int) -> ApiKey:
 
 
 async def test_a_new_key_is_shown_once_works_and_is_stored_only_as_its_hash(api, keys, database):
-    made = await make_key(api, keys, role="channel")
+    made = await make_key(api, keys, role="channel", channels=["website"])
 
     assert made["key"].startswith("cmp_") and len(made["key"]) > 40
     assert made["role"] == "channel" and made["department"] is None and made["revoked_at"] is None
+    assert made["channels"] == ["website"]
     # Who issued it is on record: an admin can make a key of any role.
     assert made["created_by"] == (await find_caller(database, keys.admin)).key_id and made["revoked_by"] is None
     assert (await stored_key(database, made["id"])).key_hash == hashlib.sha256(made["key"].encode()).hexdigest()

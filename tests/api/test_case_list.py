@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.auth import create_api_key, find_caller
-from domain.kinds import Role
+from domain.kinds import Channel, Role
 from tests.closing import stop_cases
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT, WORKING_DAY_SECONDS
 from tests.helpers import bearer, complaint, eventually, read_case, submit
@@ -91,7 +91,7 @@ SUBMISSIONS = [
 @pytest.fixture(scope="module")
 async def own_channel(api, keys, database, temporal_client) -> AsyncIterator[tuple[str, list[str]]]:
     """(key, references) of a channel that submitted SUBMISSIONS and nothing else."""
-    _, key = await create_api_key(database, role=Role.CHANNEL, name="test list channel", department=None)
+    _, key = await create_api_key(database, role=Role.CHANNEL, name="test list channel", department=None, channels=list(Channel))
     references = [await new_case(api, key, keys, track=False, **overrides) for overrides in SUBMISSIONS]
     yield key, references
     await stop_cases(temporal_client, list(references))

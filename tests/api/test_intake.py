@@ -126,11 +126,11 @@ async def test_a_key_that_submits_too_fast_is_slowed_down(services, database, wo
 
     from api.app import create_app
     from api.auth import create_api_key
-    from domain.kinds import Role
+    from domain.kinds import Channel, Role
 
     app = create_app(services=services)
     app.state.intake_limiter.max_failures = 2
-    _, key = await create_api_key(database, role=Role.CHANNEL, name="fast", department=None)
+    _, key = await create_api_key(database, role=Role.CHANNEL, name="fast", department=None, channels=list(Channel))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
         statuses = [(await client.post("/v1/cases", json=complaint(), headers=bearer(key))) for _ in range(3)]
 

@@ -42,7 +42,7 @@ from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.routes.admin import MAX_KEY_ID
 from core.settings import Settings
-from domain.kinds import Role
+from domain.kinds import Channel, Role
 from tests.conftest import DEPARTMENT, TEST_CODEC_KEYS
 from tests.helpers import bearer, complaint, eventually
 
@@ -109,7 +109,8 @@ async def role_keys(database) -> dict[str, str]:
     for role in ROLES:
         department = DEPARTMENT if role == "department" else None
         _, keys[role] = await create_api_key(
-            database, role=Role(role), name=f"schemathesis {role}", department=department
+            database, role=Role(role), name=f"schemathesis {role}", department=department,
+            channels=list(Channel) if role == "channel" else None,
         )
     return keys
 
@@ -147,7 +148,7 @@ async def real_cases(client, role_keys) -> list[tuple[str, str]]:
 async def revocable_key_ids(database, role_keys) -> list[int]:
     """Keys the admin routes may revoke: a few made for that, and the fuzzing admin's own (refused, 409)."""
     ids = [
-        (await create_api_key(database, role=Role.CHANNEL, name=f"schemathesis disposable {n}", department=None))[0]
+        (await create_api_key(database, role=Role.CHANNEL, name=f"schemathesis disposable {n}", department=None, channels=list(Channel)))[0]
         for n in range(4)
     ]
     return ids + [(await find_caller(database, role_keys["admin"])).key_id]

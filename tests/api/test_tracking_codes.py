@@ -15,7 +15,8 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from api.app import create_app
-from api.intake import allocate_reference, request_hash
+from api.auth import find_caller
+from api.intake import allocate_reference, idempotency_keys, request_hash
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.schemas import CaseCreate
@@ -132,11 +133,12 @@ async def test_a_submission_claimed_before_codes_were_random_keeps_its_derived_c
     """A claim committed before the change (no sealed code) whose workflow never started: its retry
     starts the case with the code derived from its reference, and that code follows the case."""
     body = complaint(channel_ref=f"web-{uuid.uuid4().hex[:12]}")
+    submission = CaseCreate.model_validate(body)
+    [claimed_as] = idempotency_keys(submission, await find_caller(database, keys.channel), None)
     received_at = datetime.now(UTC)
     reference = await allocate_reference(database, Kind.COMPLAINT, received_at.year)
     async with database.transaction() as session:
-        session.add(IntakeRequest(idempotency_key=f"ref:website:{body['channel_ref']}",
-                                  request_hash=request_hash(CaseCreate.model_validate(body)),
+        session.add(IntakeRequest(idempotency_key=claimed_as, request_hash=request_hash(submission),
                                   reference=reference, received_at=received_at))
 
     retried = await post(api, keys.channel, body)

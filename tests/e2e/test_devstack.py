@@ -307,7 +307,7 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         assert httpx.get(f"{stack.api}/docs", timeout=5).status_code == 200
 
         # 3. A key from the CLI, a complaint through the API, recorded by the worker.
-        output = stack.cli("apikey", "create", "--role", "channel", "--name", "e2e")
+        output = stack.cli("apikey", "create", "--role", "channel", "--channel", "website", "--name", "e2e")
         key = output.strip().splitlines()[-1]
         assert re.fullmatch(r"\S{20,}", key), output
         assert httpx.get(f"{stack.api}/v1/departments", timeout=10).status_code == 401
