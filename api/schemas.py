@@ -107,7 +107,7 @@ class CaseSummary(BaseModel):
 class CasePublic(CaseSummary):
     """One case in full, for those who may see it: the summary plus its content and timeline."""
 
-    channel_ref: str | None
+    channel_ref: str | None = Field(description="The channel's own reference; hidden (null) wherever the submitter is.")
     closed_at: datetime | None = None
     closed_reason: str | None = None
     policy_version: str

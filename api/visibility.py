@@ -54,6 +54,9 @@ def visible_to(caller: Caller) -> ColumnElement[bool]:
 def may_see_submitter(caller: Caller, *, kind: str, reference: str) -> bool:
     """The identity of whoever files a report is never shown to a department or the Director General.
 
+    The identity is the submitter's details and the channel's own reference (`channel_ref`): a platform's
+    reference, such as Tajawob's, leads back to the person on that platform.
+
     A case filed as a report keeps its `R-` reference when triage makes it a complaint: it stays hidden then too.
     """
     filed_as_report = reference.startswith(f"{REFERENCE_PREFIX[Kind.REPORT]}-")

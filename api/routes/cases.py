@@ -254,8 +254,10 @@ async def _query_view(services: Services, reference: str) -> CaseView | None:
 
 def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseView | None, caller: Caller) -> CasePublic:
     live = view or record
-    submitter = None
+    submitter = channel_ref = None
+    # The channel's reference (a Tajawob one, say) can lead back to the person: it goes with the identity.
     if may_see_submitter(caller, kind=live.kind, reference=record.reference):
+        channel_ref = record.channel_ref
         submitter = SubmitterPublic(
             category=record.submitter_category,
             name=record.submitter_name,
@@ -267,7 +269,7 @@ def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseVi
         reference=record.reference,
         kind=live.kind,
         channel=record.channel,
-        channel_ref=record.channel_ref,
+        channel_ref=channel_ref,
         status=live.status,
         priority=live.priority,
         department=live.department,
