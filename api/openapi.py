@@ -179,6 +179,15 @@ ERROR_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
+def _add_alternatives_examples(content: dict[str, Any] | None) -> None:
+    """An answer that is one of several models (`anyOf`) gets an example of each, named by its model."""
+    alternatives = (content or {}).get("schema", {}).get("anyOf", [])
+    names = [alternative["$ref"].rsplit("/", 1)[1] for alternative in alternatives if "$ref" in alternative]
+    if not names or _has_example(content) or not all(name in COMPONENT_EXAMPLES for name in names):
+        return
+    content["examples"] = {name: {"summary": name, "value": COMPONENT_EXAMPLES[name]} for name in names}
+
+
 def _complete_operation(path: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     if "requestBody" in operation and "413" not in responses:
@@ -190,6 +199,8 @@ def _complete_operation(path: str, operation: dict[str, Any]) -> None:
         if str(status) in responses:
             responses[str(status)].setdefault("headers", headers)
     own = TRACKING_ERROR_EXAMPLES if path.startswith("/v1/track/") else {}
+    for response in responses.values():
+        _add_alternatives_examples(_json_content(response))
     for status, response in responses.items():
         content = _json_content(response)
         if content is None or content.get("schema", {}).get("$ref") != ERROR_SCHEMA_REF or _has_example(content):

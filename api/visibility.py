@@ -6,8 +6,9 @@
 - `admin`: none (it manages keys and departments, not case content).
 
 A caller who may not see a case is told it does not exist (404), on reads and on actions alike.
-Apart from that, the submitter's identity on a report is for the customer-service team, the
-auditors and the submitting channel only.
+Apart from that, the submitter's identity on a report is for the customer-service team and the
+auditors only. A channel reads the cases it submitted as their submitter does (the tracking view),
+which holds no personal data at all.
 """
 
 from sqlalchemy import ColumnElement, false, true

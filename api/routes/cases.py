@@ -17,6 +17,7 @@ from api.auth import Caller
 from api.departments import active_department_codes
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
+from api.routes.tracking import TrackingView, tracking_view_of
 from api.updates import IdempotencyKey, send_update
 from api.schemas import (
     CaseList,
@@ -167,9 +168,14 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
                               [errors.FieldProblem(field="cursor", reason="not a cursor this API gave")]) from None
 
 
-@router.get("/{reference}", response_model=CasePublic, responses=ERRORS)
-async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic:
-    """The case with its timeline; the state of a running case comes live from its workflow. Staff reads are recorded."""
+@router.get("/{reference}", response_model=CasePublic | TrackingView, responses=ERRORS)
+async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic | TrackingView:
+    """The case with its timeline (`CasePublic`); the state of a running case comes live from its workflow.
+    Staff reads are recorded.
+
+    A channel key reads what the submitter reads of the case, the tracking view (`TrackingView`, as
+    `GET /v1/track/{reference}` answers): never the department's internal reply or staff identities.
+    """
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
     record, timeline = await _load_record(services, reference)
@@ -177,6 +183,9 @@ async def read_case(reference: str, caller: CallerDep, services: ServicesDep) ->
     # a case the caller may not see reads exactly as one that does not exist.
     if record is None or not may_see(caller, record):
         raise errors.not_found(reference)
+    if caller.role == Role.CHANNEL:
+        # The channel shows the submitter their case: it gets the submitter's view, shaped in its one home.
+        return await tracking_view_of(services, reference)
     view = None
     if record.status not in FINAL_STATUSES:
         view = await _query_view(services, reference)

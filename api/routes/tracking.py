@@ -319,8 +319,11 @@ def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[Tim
     )
 
 
-async def _read(services: Services, reference: str, view: CaseView | None = None) -> TrackingView:
-    """Build the view from the case row and timeline, with the workflow's live state while it runs."""
+async def tracking_view_of(services: Services, reference: str, view: CaseView | None = None) -> TrackingView:
+    """The submitter's view of a case, from its row and timeline with the workflow's live state while it runs.
+
+    Also what a channel key reads of the cases it submitted (`GET /v1/cases/{reference}`).
+    """
     async with services.database.snapshot() as session:
         record = await session.get(CaseRecord, reference)
         timeline = list(
@@ -381,7 +384,7 @@ def example_view() -> dict[str, Any]:
 @router.get("/{reference}", response_model=TrackingView, responses=ERRORS)
 async def track(reference: str, case: TrackedCase, services: ServicesDep) -> TrackingView:
     """Where the case stands and its steps so far, in Arabic and English."""
-    return await _read(services, case.reference)
+    return await tracking_view_of(services, case.reference)
 
 
 @router.post("/{reference}/info", response_model=TrackingView, responses=ACTION_ERRORS)
@@ -392,7 +395,7 @@ async def answer_question(
     """Answer the ministry's request for information; the case's clocks resume."""
     view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), body.answer),
                              body=body, idempotency_key=idempotency_key)
-    return await _read(services, case.reference, view)
+    return await tracking_view_of(services, case.reference, view)
 
 
 @router.post("/{reference}/contest", response_model=TrackingView, responses=ACTION_ERRORS)
@@ -401,7 +404,7 @@ async def contest_answer(reference: str, body: ContestBody, case: TrackedCase, s
     """Contest the answer within the contest window; the case reopens with the Director General."""
     view = await send_update(services, case.reference, CaseWorkflow.contest, ContestRequest(_submitter(), body.reason),
                              body=body, idempotency_key=idempotency_key)
-    return await _read(services, case.reference, view)
+    return await tracking_view_of(services, case.reference, view)
 
 
 @router.post("/{reference}/rating", status_code=status.HTTP_201_CREATED, response_model=RatingPublic, responses=ERRORS)

@@ -149,6 +149,26 @@ async def test_internal_steps_and_staff_are_left_out(api, track, keys, temporal_
     assert_nothing_internal(tracking)
 
 
+async def test_a_channel_reading_its_case_sees_what_the_submitter_sees(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
+
+    async def the_same_as_the_tracking_view() -> dict:
+        as_channel = await read_case(api, keys.channel, reference)
+        assert as_channel == await view(track, reference, tracking_code)
+        return as_channel
+
+    # Read twice, the two may straddle a step (a reminder, an escalation): retried until they agree.
+    as_channel = await eventually(the_same_as_the_tracking_view)
+    assert "answer_in_preparation" in step_codes(as_channel)
+    # Neither the department's internal reply nor staff key labels, nor the submitter's details.
+    assert_nothing_internal(as_channel)
+    staff = await read_case(api, keys.cs_agent, reference)
+    assert INTERNAL_SUMMARY in json.dumps(staff)
+    assert any(entry["actor"].startswith("department") for entry in staff["timeline"])
+
+
 async def test_a_rejection_shows_its_reason(api, track, keys):
     reference, tracking_code = await new_case(api, keys)
     await act(api, keys.cs_agent, reference, "reject", {"reason": "Outside the ministry's competence."})
