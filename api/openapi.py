@@ -130,8 +130,10 @@ COMPONENT_EXAMPLES: dict[str, Any] = {
     "CaseReadList": {
         "reference": "C-2026-000123",
         "reads": [
-            {"key_id": 5, "role": "cs_agent", "at": "2026-03-01T06:01:30Z"},
-            {"key_id": 9, "role": "department", "at": "2026-03-02T04:45:03Z"},
+            {"key_id": 5, "key_name": "Customer service, Muscat", "role": "cs_agent", "department": None,
+             "at": "2026-03-01T06:01:30Z"},
+            {"key_id": 9, "key_name": "Civil status desk, Seeb", "role": "department", "department": "CIVIL_STATUS",
+             "at": "2026-03-02T04:45:03Z"},
         ],
     },
     "DepartmentPublic": {

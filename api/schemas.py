@@ -177,10 +177,12 @@ class CaseList(BaseModel):
 
 
 class CaseReadEntry(BaseModel):
-    """One read of a case: which API key (and its role) read it, and when."""
+    """One read of a case: which API key read it (its id, name, role and department), and when."""
 
     key_id: int
+    key_name: str | None = Field(description="The name the key was given when it was made (null if its row is gone).")
     role: str
+    department: str | None = Field(description="The department of a `department` key; null for the other roles.")
     at: datetime
 
 

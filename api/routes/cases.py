@@ -46,6 +46,7 @@ from api.visibility import (
 )
 from domain.kinds import FINAL_STATUSES, Kind, Role, Status
 from domain.policy import DEPARTMENT_CODE_PATTERN
+from store.case_lists import reads_of_case
 from store.models import CaseRead, CaseRecord, DepartmentEntry, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
@@ -196,19 +197,14 @@ async def read_case(reference: str, caller: CallerDep, services: ServicesDep) ->
 
 @router.get("/{reference}/reads", response_model=CaseReadList, responses=ERRORS)
 async def case_reads(reference: str, caller: CallerDep, services: ServicesDep) -> CaseReadList:
-    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}` by staff, oldest first."""
+    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}` by staff, oldest first,
+    each with the reading key's name, role and department."""
     if caller.role != Role.AUDITOR:
         raise errors.forbidden("only an auditor reads the record of who read a case")
-    async with services.database.session() as session:
-        if await session.get(CaseRecord, reference) is None:
-            raise errors.not_found(reference)
-        reads = (
-            await session.exec(select(CaseRead).where(CaseRead.reference == reference).order_by(CaseRead.id))
-        ).all()
-    return CaseReadList(
-        reference=reference,
-        reads=[CaseReadEntry(key_id=read.key_id, role=read.role, at=read.at) for read in reads],
-    )
+    reads = await reads_of_case(services.database, reference)
+    if reads is None:
+        raise errors.not_found(reference)
+    return CaseReadList(reference=reference, reads=[CaseReadEntry.model_validate(read) for read in reads])
 
 
 # Whose reads of a case the auditor is shown: people of the ministry, not a channel integration reading back

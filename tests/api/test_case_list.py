@@ -226,6 +226,10 @@ async def test_every_read_of_a_case_by_staff_is_recorded_for_the_auditor(api, ke
     new = reads[len(before):]
     expected = [((await find_caller(database, getattr(keys, role))).key_id, role) for role in staff]
     assert [(read["key_id"], read["role"]) for read in new] == expected
+    # Each key as the auditor can resolve it: its name, and the department of a department's key.
+    assert [(read["key_name"], read["department"]) for read in new] == [
+        (f"test {role}", DEPARTMENT if role == "department" else None) for role in staff
+    ]
     assert all(started <= at(read["at"]) <= datetime.now(UTC) + timedelta(seconds=1) for read in new)
     assert [at(read["at"]) for read in new] == sorted(at(read["at"]) for read in new)
 
