@@ -122,9 +122,9 @@ COMPONENT_EXAMPLES: dict[str, Any] = {
              "detail": {"department": "CIVIL_STATUS", "kind": "complaint", "priority": None}},
         ],
     },
-    "CaseSummary": _CASE_STATE,
+    "CaseSummary": {**_CASE_STATE, "subject": "Passport renewal delayed"},
     "CaseList": {
-        "items": [_CASE_STATE],
+        "items": [{**_CASE_STATE, "subject": "Passport renewal delayed"}],
         "next_cursor": "WyIyMDI2LTAzLTA4VDEwOjMwOjAwKzAwOjAwIiwgIkMtMjAyNi0wMDAxMjMiXQ",
     },
     "CaseReadList": {

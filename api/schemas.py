@@ -89,7 +89,8 @@ class SubmitterPublic(BaseModel):
 
 
 class CaseSummary(BaseModel):
-    """A case in a list: where it stands and when it is due; no personal data, no description."""
+    """A case in a list: where it stands, when it is due and, for staff, its subject; no personal data, no
+    description."""
 
     reference: str
     kind: Kind
@@ -102,6 +103,7 @@ class CaseSummary(BaseModel):
     received_at: datetime
     department_due: datetime
     answer_due: datetime
+    subject: str | None = Field(default=None, description="For staff; null in a channel key's list.")
 
 
 class CasePublic(CaseSummary):

@@ -20,10 +20,17 @@ from store.models import CaseRecord
 SEES_EVERY_CASE = frozenset({Role.CS_AGENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
 # Roles that read case content at all; any other (admin) is refused with 403 on the case routes.
 READS_CASES = SEES_EVERY_CASE | {Role.DEPARTMENT, Role.CHANNEL}
+# Staff read the case file (subject, description, timeline) of the cases they see; a channel reads
+# its cases as their submitters do, in the tracking view.
+READS_CASE_FILE = SEES_EVERY_CASE | {Role.DEPARTMENT}
 
 
 def reads_cases(caller: Caller) -> bool:
     return caller.role in READS_CASES
+
+
+def reads_case_file(caller: Caller) -> bool:
+    return caller.role in READS_CASE_FILE
 
 
 def sees_every_case(caller: Caller) -> bool:

@@ -209,6 +209,17 @@ class CompressedCalendar:
         return span // self.day
 
 
+def days_between(first: date | None, last: date | None, zone: str) -> tuple[datetime | None, datetime | None]:
+    """The instants (UTC) that hold the calendar days `first` to `last`, both included, on `zone`'s wall clock:
+    [start of `first`, start of the day after `last`). A missing day leaves that side open."""
+    tz = ZoneInfo(zone)
+
+    def start(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+    return (start(first) if first else None, start(last + _ONE_DAY) if last else None)
+
+
 def calendar_for(policy: Policy, working_day_seconds: float | None) -> WorkingCalendar:
     """The policy's Omani calendar, or a compressed one when `working_day_seconds` is given."""
     if working_day_seconds is not None:

@@ -3,12 +3,11 @@
 import binascii
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
-from sqlalchemy import tuple_
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import select
 from temporalio.service import RPCError
 
@@ -40,13 +39,16 @@ from api.schemas import (
 from api.visibility import (
     may_see,
     may_see_submitter,
+    reads_case_file,
     reads_cases,
     sees_every_case,
     visible_to,
 )
-from domain.kinds import FINAL_STATUSES, Kind, Role, Status
+from domain.calendar import days_between
+from domain.kinds import FINAL_STATUSES, Channel, Kind, Role, Status
 from domain.policy import DEPARTMENT_CODE_PATTERN
-from store.case_lists import reads_of_case
+from store.case_lists import CaseFilters, reads_of_case
+from store.case_lists import list_cases as list_case_rows
 from store.models import CaseRead, CaseRecord, DepartmentEntry, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
@@ -91,55 +93,88 @@ def _iso_instant(value: Any) -> datetime:
 IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
 
 
+def _iso_day(value: Any) -> date:
+    # Only YYYY-MM-DD: pydantic would also take a number as seconds since 1970, or a date and time.
+    if isinstance(value, date):
+        return value
+    try:
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValueError("not a day")
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a day as YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
+class CaseListQuery(BaseModel):
+    """The filters and the page of `GET /v1/cases`; a parameter it does not name is refused (422 naming it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[Status] = Field(
+        default=[], description="Only cases in one of these statuses; repeat the parameter for several: "
+                                "`status=received&status=with_department`.")
+    kind: Kind | None = None
+    channel: Channel | None = Field(default=None, description="Only cases that came through this channel.")
+    department: str | None = Field(
+        default=None, pattern=DEPARTMENT_CODE_PATTERN, description="A department code of the directory.")
+    escalation_level: int | None = Field(default=None, ge=1, le=2)
+    breached: bool | None = None
+    due_before: IsoInstant | None = Field(
+        default=None, description="Only cases whose answer is due before this ISO 8601 instant.")
+    received_from: IsoDay | None = Field(
+        default=None, description="Only cases received on this day (YYYY-MM-DD, in Muscat time) or later.")
+    received_to: IsoDay | None = Field(
+        default=None, description="Only cases received on this day (YYYY-MM-DD, in Muscat time) or earlier.")
+    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous page.")
+
+
 @router.get("", response_model=CaseList, responses=ERRORS)
 async def list_cases(
-    caller: CallerDep,
-    services: ServicesDep,
-    status: Status | None = None,
-    kind: Kind | None = None,
-    department: Annotated[
-        str | None, Query(pattern=DEPARTMENT_CODE_PATTERN, description="A department code of the directory.")
-    ] = None,
-    escalation_level: Annotated[int | None, Query(ge=1, le=2)] = None,
-    breached: bool | None = None,
-    due_before: Annotated[
-        IsoInstant | None, Query(description="Only cases whose answer is due before this ISO 8601 instant.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+    caller: CallerDep, services: ServicesDep, query: Annotated[CaseListQuery, Query()]
 ) -> CaseList:
     """The cases the caller may see, soonest answer due first: a department's work queue, the DG's escalation queue.
 
-    Pages follow each other by `cursor`; a list holds no personal data and no description.
+    Pages follow each other by `cursor`. A list holds no personal data and no description; staff see each
+    case's subject, a channel key (which reads its cases as their submitters do) does not.
     """
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
-    if department is not None and not await _in_directory(services, department):
-        raise errors.ApiError(422, "validation_error", f"invalid request: department: unknown department {department!r}",
-                              [errors.FieldProblem(field="department", reason="not a department of the directory")])
-    columns = [getattr(CaseRecord, name) for name in CaseSummary.model_fields]
-    query = select(*columns).where(visible_to(caller))
-    if status is not None:
-        query = query.where(CaseRecord.status == status.value)
-    if kind is not None:
-        query = query.where(CaseRecord.kind == kind.value)
-    if department is not None:
-        query = query.where(CaseRecord.department == department)
-    if escalation_level is not None:
-        query = query.where(CaseRecord.escalation_level == escalation_level)
-    if breached is not None:
-        query = query.where(CaseRecord.breached == breached)
-    if due_before is not None:
-        query = query.where(CaseRecord.answer_due < _aware(due_before))
-    if cursor is not None:
-        after_due, after_reference = _decode_cursor(cursor)
-        query = query.where(tuple_(CaseRecord.answer_due, CaseRecord.reference) > tuple_(after_due, after_reference))
-    query = query.order_by(CaseRecord.answer_due, CaseRecord.reference).limit(limit + 1)
-    async with services.database.session() as session:
-        rows = (await session.exec(query)).all()
-    items = [CaseSummary.model_validate(dict(row._mapping)) for row in rows[:limit]]
-    next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > limit else None
+    if query.department is not None and not await _in_directory(services, query.department):
+        raise _invalid_filter("department", "not a department of the directory", f"unknown department {query.department!r}")
+    if query.received_from and query.received_to and query.received_to < query.received_from:
+        raise _invalid_filter("received_to", "before received_from")
+    fields = [name for name in CaseSummary.model_fields if name != "subject" or reads_case_file(caller)]
+    after = _decode_cursor(query.cursor) if query.cursor is not None else None
+    rows = await list_case_rows(services.database, visible_to(caller), fields, _filters(query, services),
+                                limit=query.limit + 1, after=after)
+    items = [CaseSummary.model_validate(row) for row in rows[:query.limit]]
+    next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > query.limit else None
     return CaseList(items=items, next_cursor=next_cursor)
+
+
+def _filters(query: CaseListQuery, services: Services) -> CaseFilters:
+    # Days are the policy's (Muscat) days; the store compares instants.
+    received_from, received_before = days_between(query.received_from, query.received_to, services.policy.timezone)
+    return CaseFilters(
+        statuses=tuple(status.value for status in query.status),
+        kind=query.kind.value if query.kind else None,
+        channel=query.channel.value if query.channel else None,
+        department=query.department,
+        escalation_level=query.escalation_level,
+        breached=query.breached,
+        due_before=_aware(query.due_before) if query.due_before is not None else None,
+        received_from=received_from,
+        received_before=received_before,
+    )
+
+
+def _invalid_filter(field: str, reason: str, message: str | None = None) -> errors.ApiError:
+    return errors.ApiError(422, "validation_error", f"invalid request: {field}: {message or reason}",
+                           [errors.FieldProblem(field=field, reason=reason)])
 
 
 async def _in_directory(services: Services, code: str) -> bool:
@@ -165,8 +200,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("not a reference")
         return _aware(datetime.fromisoformat(due)), reference
     except (ValueError, TypeError, binascii.Error):
-        raise errors.ApiError(422, "validation_error", "invalid request: cursor: not a cursor this API gave",
-                              [errors.FieldProblem(field="cursor", reason="not a cursor this API gave")]) from None
+        raise _invalid_filter("cursor", "not a cursor this API gave") from None
 
 
 @router.get("/{reference}", response_model=CasePublic | TrackingView, responses=ERRORS)
@@ -184,8 +218,8 @@ async def read_case(reference: str, caller: CallerDep, services: ServicesDep) ->
     # a case the caller may not see reads exactly as one that does not exist.
     if record is None or not may_see(caller, record):
         raise errors.not_found(reference)
-    if caller.role == Role.CHANNEL:
-        # The channel shows the submitter their case: it gets the submitter's view, shaped in its one home.
+    if not reads_case_file(caller):
+        # A channel shows the submitter their case: it gets the submitter's view, shaped in its one home.
         return await tracking_view_of(services, reference)
     view = None
     if record.status not in FINAL_STATUSES:

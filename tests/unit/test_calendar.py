@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.calendar import CompressedCalendar, OmanCalendar, calendar_for
+from domain.calendar import CompressedCalendar, OmanCalendar, calendar_for, days_between
 from domain.policy import parse_policy
 
 MUSCAT = ZoneInfo("Asia/Muscat")
@@ -245,3 +245,11 @@ def test_calendar_for_gives_a_compressed_calendar_when_asked():
     assert isinstance(calendar_for(policy, 2.5), CompressedCalendar)
     with pytest.raises(ValueError):
         CompressedCalendar(0)
+
+
+def test_days_are_taken_on_muscats_wall_clock():
+    # 1 December in Muscat runs from 30 November 20:00 UTC to 1 December 20:00 UTC.
+    assert days_between(date(2026, 12, 1), date(2026, 12, 1), "Asia/Muscat") == (
+        datetime(2026, 11, 30, 20, tzinfo=UTC), datetime(2026, 12, 1, 20, tzinfo=UTC))
+    assert days_between(None, date(2026, 12, 31), "Asia/Muscat") == (None, muscat(2027, 1, 1))
+    assert days_between(date(2026, 3, 1), None, "Asia/Muscat") == (muscat(2026, 3, 1), None)
