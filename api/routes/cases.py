@@ -2,6 +2,7 @@
 
 import binascii
 import json
+import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -94,15 +95,19 @@ IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
 
 
 def _iso_day(value: Any) -> date:
-    # Only YYYY-MM-DD: pydantic would also take a number as seconds since 1970, or a date and time.
+    # Only YYYY-MM-DD: pydantic would also take a number as seconds since 1970, or a date and time, and
+    # Python an ISO week day (2026-W49-2).
     if isinstance(value, date):
         return value
     try:
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
             raise ValueError("not a day")
         return date.fromisoformat(value)
     except ValueError:
         raise ValueError("not a day as YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 IsoDay = Annotated[date, BeforeValidator(_iso_day)]
@@ -144,7 +149,8 @@ async def list_cases(
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
     if query.department is not None and not await _in_directory(services, query.department):
-        raise _invalid_filter("department", "not a department of the directory", f"unknown department {query.department!r}")
+        raise _invalid_filter("department", "not a department of the directory",
+                              f"unknown department {query.department!r}")
     if query.received_from and query.received_to and query.received_to < query.received_from:
         raise _invalid_filter("received_to", "before received_from")
     fields = [name for name in CaseSummary.model_fields if name != "subject" or reads_case_file(caller)]

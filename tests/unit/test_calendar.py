@@ -253,3 +253,4 @@ def test_days_are_taken_on_muscats_wall_clock():
         datetime(2026, 11, 30, 20, tzinfo=UTC), datetime(2026, 12, 1, 20, tzinfo=UTC))
     assert days_between(None, date(2026, 12, 31), "Asia/Muscat") == (None, muscat(2027, 1, 1))
     assert days_between(date(2026, 3, 1), None, "Asia/Muscat") == (muscat(2026, 3, 1), None)
+    assert days_between(date.min, date.max, "Asia/Muscat") == (None, None)
