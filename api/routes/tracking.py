@@ -9,10 +9,9 @@ should not read.
 A wrong code and an unknown reference get the very same 404, and both count against the case and,
 apart, against the caller's address in `api.ratelimit` (429 with `Retry-After` once over a limit: a
 case being guessed is locked for everyone, an address that guessed too much may follow only cases
-nobody was guessing). Every request, right or wrong,
-also counts against the address's share of `api.public_limit` (429 `too_many_requests`). The
-submitter's actions go to the workflow as Updates with `Actor(role="submitter")`, refused there like
-any staff action.
+nobody was guessing). Every request, right or wrong, also counts against the address's share of
+`api.public_limit` (429 `too_many_requests`). The submitter's actions go to the workflow as Updates
+with `Actor(role="submitter")`, refused there like any staff action.
 """
 
 import hmac
