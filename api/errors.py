@@ -94,7 +94,13 @@ def _problem(problem: dict) -> FieldProblem:
         # FastAPI puts the offset of the JSON error in `loc`; the field at fault is the body itself.
         reason = f"not a JSON document: {problem.get('ctx', {}).get('error', problem['msg'])}"
         return FieldProblem(field="body", reason=reason)
-    return FieldProblem(field=_location(problem["loc"]), reason=problem["msg"])
+    loc = tuple(problem["loc"])
+    if loc[:1] == ("query",) and any(isinstance(part, int) for part in loc):
+        # A repeated query parameter (`status=a&status=b`) is named as sent; the reason says which value.
+        index = next(part for part in loc if isinstance(part, int))
+        name = _location(tuple(part for part in loc if not isinstance(part, int)))
+        return FieldProblem(field=name, reason=f"{problem['msg']} (value {index + 1} of {name})")
+    return FieldProblem(field=_location(loc), reason=problem["msg"])
 
 
 # FastAPI answers 400 with this detail when a body cannot be read at all (e.g. JSON that is not UTF-8).

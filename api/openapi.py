@@ -134,16 +134,18 @@ COMPONENT_EXAMPLES: dict[str, Any] = {
              "detail": {"department": "CIVIL_STATUS", "kind": "complaint", "priority": None}},
         ],
     },
-    "CaseSummary": _CASE_STATE,
+    "CaseSummary": {**_CASE_STATE, "subject": "Passport renewal delayed"},
     "CaseList": {
-        "items": [_CASE_STATE],
+        "items": [{**_CASE_STATE, "subject": "Passport renewal delayed"}],
         "next_cursor": "WyIyMDI2LTAzLTA4VDEwOjMwOjAwKzAwOjAwIiwgIkMtMjAyNi0wMDAxMjMiXQ",
     },
     "CaseReadList": {
         "reference": "C-2026-000123",
         "reads": [
-            {"key_id": 5, "role": "cs_agent", "at": "2026-03-01T06:01:30Z"},
-            {"key_id": 9, "role": "department", "at": "2026-03-02T04:45:03Z"},
+            {"key_id": 5, "key_name": "Customer service, Muscat", "role": "cs_agent", "department": None,
+             "at": "2026-03-01T06:01:30Z"},
+            {"key_id": 9, "key_name": "Civil status desk, Seeb", "role": "department", "department": "CIVIL_STATUS",
+             "at": "2026-03-02T04:45:03Z"},
         ],
     },
     "DepartmentPublic": {
@@ -191,6 +193,15 @@ ERROR_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
+def _add_alternatives_examples(content: dict[str, Any] | None) -> None:
+    """An answer that is one of several models (`anyOf`) gets an example of each, named by its model."""
+    alternatives = (content or {}).get("schema", {}).get("anyOf", [])
+    names = [alternative["$ref"].rsplit("/", 1)[1] for alternative in alternatives if "$ref" in alternative]
+    if not names or _has_example(content) or not all(name in COMPONENT_EXAMPLES for name in names):
+        return
+    content["examples"] = {name: {"summary": name, "value": COMPONENT_EXAMPLES[name]} for name in names}
+
+
 def _complete_operation(path: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     if "requestBody" in operation and "413" not in responses:
@@ -202,6 +213,8 @@ def _complete_operation(path: str, operation: dict[str, Any]) -> None:
         if str(status) in responses:
             responses[str(status)].setdefault("headers", headers)
     own = TRACKING_ERROR_EXAMPLES if path.startswith("/v1/track/") else {}
+    for response in responses.values():
+        _add_alternatives_examples(_json_content(response))
     for status, response in responses.items():
         content = _json_content(response)
         if content is None or content.get("schema", {}).get("$ref") != ERROR_SCHEMA_REF or _has_example(content):

@@ -199,7 +199,8 @@ class SubmitterPublic(BaseModel):
 
 
 class CaseSummary(BaseModel):
-    """A case in a list: where it stands and when it is due; no personal data, no description."""
+    """A case in a list: where it stands, when it is due and, for staff, its subject; no personal data, no
+    description."""
 
     reference: str
     kind: Kind
@@ -212,12 +213,13 @@ class CaseSummary(BaseModel):
     received_at: datetime
     department_due: datetime
     answer_due: datetime
+    subject: str | None = Field(default=None, description="For staff; null in a channel key's list.")
 
 
 class CasePublic(CaseSummary):
     """One case in full, for those who may see it: the summary plus its content and timeline."""
 
-    channel_ref: str | None
+    channel_ref: str | None = Field(description="The channel's own reference; hidden (null) wherever the submitter is.")
     closed_at: datetime | None = None
     closed_reason: str | None = None
     policy_version: str
@@ -287,10 +289,12 @@ class CaseList(BaseModel):
 
 
 class CaseReadEntry(BaseModel):
-    """One read of a case: which API key (and its role) read it, and when."""
+    """One read of a case: which API key read it (its id, name, role and department), and when."""
 
     key_id: int
+    key_name: str | None = Field(description="The name the key was given when it was made (null if its row is gone).")
     role: str
+    department: str | None = Field(description="The department of a `department` key; null for the other roles.")
     at: datetime
 
 

@@ -6,8 +6,9 @@
 - `admin`: none (it manages keys and departments, not case content).
 
 A caller who may not see a case is told it does not exist (404), on reads and on actions alike.
-Apart from that, the submitter's identity on a report is for the customer-service team, the
-auditors and the submitting channel only.
+Apart from that, the submitter's identity on a report is for the customer-service team and the
+auditors only. A channel reads the cases it submitted as their submitter does (the tracking view),
+which holds no personal data at all.
 """
 
 from sqlalchemy import ColumnElement, false, true
@@ -19,10 +20,17 @@ from store.models import CaseRecord
 SEES_EVERY_CASE = frozenset({Role.CS_AGENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
 # Roles that read case content at all; any other (admin) is refused with 403 on the case routes.
 READS_CASES = SEES_EVERY_CASE | {Role.DEPARTMENT, Role.CHANNEL}
+# Staff read the case file (subject, description, timeline) of the cases they see; a channel reads
+# its cases as their submitters do, in the tracking view.
+READS_CASE_FILE = SEES_EVERY_CASE | {Role.DEPARTMENT}
 
 
 def reads_cases(caller: Caller) -> bool:
     return caller.role in READS_CASES
+
+
+def reads_case_file(caller: Caller) -> bool:
+    return caller.role in READS_CASE_FILE
 
 
 def sees_every_case(caller: Caller) -> bool:
@@ -53,6 +61,9 @@ def visible_to(caller: Caller) -> ColumnElement[bool]:
 
 def may_see_submitter(caller: Caller, *, kind: str, reference: str) -> bool:
     """The identity of whoever files a report is never shown to a department or the Director General.
+
+    The identity is the submitter's details and the channel's own reference (`channel_ref`): a platform's
+    reference, such as Tajawob's, leads back to the person on that platform.
 
     A case filed as a report keeps its `R-` reference when triage makes it a complaint: it stays hidden then too.
     """

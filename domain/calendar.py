@@ -234,6 +234,22 @@ class CompressedCalendar:
         return _EPOCH + (since_epoch // self.day + 1) * self.day
 
 
+def days_between(first: date | None, last: date | None, zone: str) -> tuple[datetime | None, datetime | None]:
+    """The instants (UTC) that hold the calendar days `first` to `last`, both included, on `zone`'s wall clock:
+    [start of `first`, start of the day after `last`). A missing day leaves that side open, and so does a
+    day at the very edge of the calendar (1 January of year 1, 31 December 9999), whose bound has no instant."""
+    tz = ZoneInfo(zone)
+
+    def start(day: date) -> datetime | None:
+        try:
+            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+        except OverflowError:
+            return None
+
+    after_last = last + _ONE_DAY if last and last < date.max else None
+    return (start(first) if first else None, start(after_last) if after_last else None)
+
+
 def calendar_for(policy: Policy, working_day_seconds: float | None) -> WorkingCalendar:
     """The policy's Omani calendar, or a compressed one when `working_day_seconds` is given."""
     if working_day_seconds is not None:

@@ -2,13 +2,13 @@
 
 import binascii
 import json
+import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
-from sqlalchemy import tuple_
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import select
 from temporalio.service import RPCError
 
@@ -17,6 +17,7 @@ from api.auth import Caller
 from api.departments import active_department_codes
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
+from api.routes.tracking import TrackingView, tracking_view_of
 from api.updates import IdempotencyKey, send_update
 from api.schemas import (
     CaseList,
@@ -39,12 +40,16 @@ from api.schemas import (
 from api.visibility import (
     may_see,
     may_see_submitter,
+    reads_case_file,
     reads_cases,
     sees_every_case,
     visible_to,
 )
-from domain.kinds import FINAL_STATUSES, Kind, Role, Status
+from domain.calendar import days_between
+from domain.kinds import FINAL_STATUSES, Channel, Kind, Role, Status
 from domain.policy import DEPARTMENT_CODE_PATTERN
+from store.case_lists import CaseFilters, reads_of_case
+from store.case_lists import list_cases as list_case_rows
 from store.models import CaseRead, CaseRecord, DepartmentEntry, TimelineEntry
 from workflows.case import CaseWorkflow, workflow_id
 from workflows.messages import (
@@ -89,55 +94,93 @@ def _iso_instant(value: Any) -> datetime:
 IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
 
 
+def _iso_day(value: Any) -> date:
+    # Only YYYY-MM-DD: pydantic would also take a number as seconds since 1970, or a date and time, and
+    # Python an ISO week day (2026-W49-2).
+    if isinstance(value, date):
+        return value
+    try:
+        if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+            raise ValueError("not a day")
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a day as YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
+class CaseListQuery(BaseModel):
+    """The filters and the page of `GET /v1/cases`; a parameter it does not name is refused (422 naming it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[Status] = Field(
+        default=[], description="Only cases in one of these statuses; repeat the parameter for several: "
+                                "`status=received&status=with_department`.")
+    kind: Kind | None = None
+    channel: Channel | None = Field(default=None, description="Only cases that came through this channel.")
+    department: str | None = Field(
+        default=None, pattern=DEPARTMENT_CODE_PATTERN, description="A department code of the directory.")
+    escalation_level: int | None = Field(default=None, ge=1, le=2)
+    breached: bool | None = None
+    due_before: IsoInstant | None = Field(
+        default=None, description="Only cases whose answer is due before this ISO 8601 instant.")
+    received_from: IsoDay | None = Field(
+        default=None, description="Only cases received on this day (YYYY-MM-DD, in Muscat time) or later.")
+    received_to: IsoDay | None = Field(
+        default=None, description="Only cases received on this day (YYYY-MM-DD, in Muscat time) or earlier.")
+    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous page.")
+
+
 @router.get("", response_model=CaseList, responses=ERRORS)
 async def list_cases(
-    caller: CallerDep,
-    services: ServicesDep,
-    status: Status | None = None,
-    kind: Kind | None = None,
-    department: Annotated[
-        str | None, Query(pattern=DEPARTMENT_CODE_PATTERN, description="A department code of the directory.")
-    ] = None,
-    escalation_level: Annotated[int | None, Query(ge=1, le=2)] = None,
-    breached: bool | None = None,
-    due_before: Annotated[
-        IsoInstant | None, Query(description="Only cases whose answer is due before this ISO 8601 instant.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+    caller: CallerDep, services: ServicesDep, query: Annotated[CaseListQuery, Query()]
 ) -> CaseList:
     """The cases the caller may see, soonest answer due first: a department's work queue, the DG's escalation queue.
 
-    Pages follow each other by `cursor`; a list holds no personal data and no description.
+    Pages follow each other by `cursor`. A list holds no personal data and no description; staff see each
+    case's subject, a channel key (which reads its cases as their submitters do) does not.
     """
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
-    if department is not None and not await _in_directory(services, department):
-        raise errors.ApiError(422, "validation_error", f"invalid request: department: unknown department {department!r}",
-                              [errors.FieldProblem(field="department", reason="not a department of the directory")])
-    columns = [getattr(CaseRecord, name) for name in CaseSummary.model_fields]
-    query = select(*columns).where(visible_to(caller))
-    if status is not None:
-        query = query.where(CaseRecord.status == status.value)
-    if kind is not None:
-        query = query.where(CaseRecord.kind == kind.value)
-    if department is not None:
-        query = query.where(CaseRecord.department == department)
-    if escalation_level is not None:
-        query = query.where(CaseRecord.escalation_level == escalation_level)
-    if breached is not None:
-        query = query.where(CaseRecord.breached == breached)
-    if due_before is not None:
-        query = query.where(CaseRecord.answer_due < _aware(due_before))
-    if cursor is not None:
-        after_due, after_reference = _decode_cursor(cursor)
-        query = query.where(tuple_(CaseRecord.answer_due, CaseRecord.reference) > tuple_(after_due, after_reference))
-    query = query.order_by(CaseRecord.answer_due, CaseRecord.reference).limit(limit + 1)
-    async with services.database.session() as session:
-        rows = (await session.exec(query)).all()
-    items = [CaseSummary.model_validate(dict(row._mapping)) for row in rows[:limit]]
-    next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > limit else None
+    if query.department is not None and not await _in_directory(services, query.department):
+        raise _invalid_filter("department", "not a department of the directory",
+                              f"unknown department {query.department!r}")
+    if query.received_from and query.received_to and query.received_to < query.received_from:
+        raise _invalid_filter("received_to", "before received_from")
+    fields = [name for name in CaseSummary.model_fields if name != "subject" or reads_case_file(caller)]
+    after = _decode_cursor(query.cursor) if query.cursor is not None else None
+    rows = await list_case_rows(services.database, visible_to(caller), fields, _filters(query, services),
+                                limit=query.limit + 1, after=after)
+    items = [CaseSummary.model_validate(row) for row in rows[:query.limit]]
+    next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > query.limit else None
     return CaseList(items=items, next_cursor=next_cursor)
+
+
+def _filters(query: CaseListQuery, services: Services) -> CaseFilters:
+    # Days are the policy's (Muscat) days; the store compares instants.
+    received_from, received_before = days_between(query.received_from, query.received_to, services.policy.timezone)
+    return CaseFilters(
+        statuses=tuple(status.value for status in query.status),
+        kind=query.kind.value if query.kind else None,
+        channel=query.channel.value if query.channel else None,
+        department=query.department,
+        escalation_level=query.escalation_level,
+        breached=query.breached,
+        due_before=_aware(query.due_before) if query.due_before is not None else None,
+        received_from=received_from,
+        received_before=received_before,
+    )
+
+
+def _invalid_filter(field: str, reason: str, message: str | None = None) -> errors.ApiError:
+    return errors.ApiError(422, "validation_error", f"invalid request: {field}: {message or reason}",
+                           [errors.FieldProblem(field=field, reason=reason)])
 
 
 async def _in_directory(services: Services, code: str) -> bool:
@@ -163,13 +206,17 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("not a reference")
         return _aware(datetime.fromisoformat(due)), reference
     except (ValueError, TypeError, binascii.Error):
-        raise errors.ApiError(422, "validation_error", "invalid request: cursor: not a cursor this API gave",
-                              [errors.FieldProblem(field="cursor", reason="not a cursor this API gave")]) from None
+        raise _invalid_filter("cursor", "not a cursor this API gave") from None
 
 
-@router.get("/{reference}", response_model=CasePublic, responses=ERRORS)
-async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic:
-    """The case with its timeline; the state of a running case comes live from its workflow. Staff reads are recorded."""
+@router.get("/{reference}", response_model=CasePublic | TrackingView, responses=ERRORS)
+async def read_case(reference: str, caller: CallerDep, services: ServicesDep) -> CasePublic | TrackingView:
+    """The case with its timeline (`CasePublic`); the state of a running case comes live from its workflow.
+    Staff reads are recorded.
+
+    A channel key reads what the submitter reads of the case, the tracking view (`TrackingView`, as
+    `GET /v1/track/{reference}` answers): never the department's internal reply or staff identities.
+    """
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
     record, timeline = await _load_record(services, reference)
@@ -177,6 +224,9 @@ async def read_case(reference: str, caller: CallerDep, services: ServicesDep) ->
     # a case the caller may not see reads exactly as one that does not exist.
     if record is None or not may_see(caller, record):
         raise errors.not_found(reference)
+    if not reads_case_file(caller):
+        # A channel shows the submitter their case: it gets the submitter's view, shaped in its one home.
+        return await tracking_view_of(services, reference)
     view = None
     if record.status not in FINAL_STATUSES:
         view = await _query_view(services, reference)
@@ -187,19 +237,14 @@ async def read_case(reference: str, caller: CallerDep, services: ServicesDep) ->
 
 @router.get("/{reference}/reads", response_model=CaseReadList, responses=ERRORS)
 async def case_reads(reference: str, caller: CallerDep, services: ServicesDep) -> CaseReadList:
-    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}` by staff, oldest first."""
+    """Who read the case and when (auditors only): every read of `GET /v1/cases/{reference}` by staff, oldest first,
+    each with the reading key's name, role and department."""
     if caller.role != Role.AUDITOR:
         raise errors.forbidden("only an auditor reads the record of who read a case")
-    async with services.database.session() as session:
-        if await session.get(CaseRecord, reference) is None:
-            raise errors.not_found(reference)
-        reads = (
-            await session.exec(select(CaseRead).where(CaseRead.reference == reference).order_by(CaseRead.id))
-        ).all()
-    return CaseReadList(
-        reference=reference,
-        reads=[CaseReadEntry(key_id=read.key_id, role=read.role, at=read.at) for read in reads],
-    )
+    reads = await reads_of_case(services.database, reference)
+    if reads is None:
+        raise errors.not_found(reference)
+    return CaseReadList(reference=reference, reads=[CaseReadEntry.model_validate(read) for read in reads])
 
 
 # Whose reads of a case the auditor is shown: people of the ministry, not a channel integration reading back
@@ -254,8 +299,10 @@ async def _query_view(services: Services, reference: str) -> CaseView | None:
 
 def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseView | None, caller: Caller) -> CasePublic:
     live = view or record
-    submitter = None
+    submitter = channel_ref = None
+    # The channel's reference (a Tajawob one, say) can lead back to the person: it goes with the identity.
     if may_see_submitter(caller, kind=live.kind, reference=record.reference):
+        channel_ref = record.channel_ref
         submitter = SubmitterPublic(
             category=record.submitter_category,
             name=record.submitter_name,
@@ -267,7 +314,7 @@ def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseVi
         reference=record.reference,
         kind=live.kind,
         channel=record.channel,
-        channel_ref=record.channel_ref,
+        channel_ref=channel_ref,
         status=live.status,
         priority=live.priority,
         department=live.department,

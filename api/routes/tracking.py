@@ -6,11 +6,12 @@ identities (actor labels), the department's internal reply, reminders or refused
 personal data: the code may have been shared or overheard, so the view holds nothing a stranger
 should not read.
 
-A wrong code and an unknown reference get the very same 404, and both count against the caller's
-address in `api.ratelimit` (429 with `Retry-After` once over the limit). Every request, right or wrong,
-also counts against the address's share of `api.public_limit` (429 `too_many_requests`). The
-submitter's actions go to the workflow as Updates with `Actor(role="submitter")`, refused there like
-any staff action.
+A wrong code and an unknown reference get the very same 404, and both count against the case and,
+apart, against the caller's address in `api.ratelimit` (429 with `Retry-After` once over a limit: a
+case being guessed is locked for everyone, an address that guessed too much may follow only cases
+nobody was guessing). Every request, right or wrong, also counts against the address's share of
+`api.public_limit` (429 `too_many_requests`). The submitter's actions go to the workflow as Updates
+with `Actor(role="submitter")`, refused there like any staff action.
 """
 
 import hmac
@@ -27,7 +28,7 @@ from api.auth import hash_secret
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, ErrorResponse
 from api.public_limit import limit_public_requests
-from api.ratelimit import FailureLimiter, RateLimited
+from api.ratelimit import GuessedCase, RateLimited, TrackingAttempt, TrackingLimiter
 from api.updates import IdempotencyKey, send_update
 from api.schemas import ContestBody, StrictBody, SubmitterInfoBody, free_text
 from domain.kinds import FINAL_STATUSES, Kind, Status
@@ -43,7 +44,7 @@ router = APIRouter(prefix="/v1/track", tags=["tracking"], dependencies=[Depends(
 TRACKING_CODE_HEADER = "X-Tracking-Code"
 
 # The one limiter of this process, unless the app sets `app.state.tracking_limiter` (tests do).
-default_limiter = FailureLimiter()
+default_limiter = TrackingLimiter()
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such case, or a wrong tracking code: the same answer."},
@@ -51,12 +52,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "Invalid body; `fields` names each bad field."},
     429: {
         "model": ErrorResponse,
-        "description": "Too many wrong codes (`too_many_attempts`), or too many requests (`too_many_requests`), "
-                       "from this address; see `Retry-After`.",
+        "description": "Too many wrong codes for this case or from this address (`too_many_attempts`), or too "
+                       "many requests from this address (`too_many_requests`); see `Retry-After`.",
         "content": {"application/json": {"examples": {
-            "too_many_attempts": {"summary": "Wrong tracking codes", "value": {"error": {
+            "too_many_attempts": {"summary": "Wrong tracking codes from this address", "value": {"error": {
                 "code": "too_many_attempts",
                 "message": "too many wrong tracking codes from this address; try again later", "fields": []}}},
+            "case_being_guessed": {"summary": "Wrong tracking codes for this case", "value": {"error": {
+                "code": "too_many_attempts",
+                "message": "too many wrong tracking codes for this case; try again later", "fields": []}}},
             "too_many_requests": {"summary": "Requests from one address", "value": {"error": {
                 "code": "too_many_requests", "message": "too many requests from this address; retry in 42 s",
                 "fields": []}}},
@@ -79,7 +83,7 @@ def _not_found() -> ApiError:
     return ApiError(404, "not_found", _NOT_FOUND_MESSAGE)
 
 
-def _limiter(request: Request) -> FailureLimiter:
+def _limiter(request: Request) -> TrackingLimiter:
     return getattr(request.app.state, "tracking_limiter", None) or default_limiter
 
 
@@ -95,20 +99,30 @@ async def tracked_case(
     limiter = _limiter(request)
     address = request.client.host if request.client else "unknown"
     try:
-        attempt = limiter.attempt(address)
+        attempt = limiter.attempt(reference, address)
     except RateLimited as limited:
-        raise ApiError(
-            429, "too_many_attempts", "too many wrong tracking codes from this address; try again later",
-            headers={"Retry-After": str(limited.retry_after)},
-        ) from None
+        raise _too_many_attempts(limited) from None
     async with services.database.session() as session:
         record = await session.get(CaseRecord, reference)
     expected = record.tracking_code_hash if record is not None else _NO_CASE_HASH
     matches = hmac.compare_digest(hash_secret(tracking_code or ""), expected)
     if record is None or not matches:
-        raise _not_found()
-    limiter.succeeded(address, attempt)
+        raise _wrong_code(attempt)
+    limiter.succeeded(attempt)
     return record
+
+
+def _wrong_code(attempt: TrackingAttempt) -> ApiError:
+    # From an address over its limit a wrong code is refused, not answered: it may not go on guessing.
+    if attempt.address_over_limit is not None:
+        return _too_many_attempts(RateLimited(attempt.address_over_limit))
+    return _not_found()
+
+
+def _too_many_attempts(limited: RateLimited) -> ApiError:
+    whose = "for this case" if isinstance(limited, GuessedCase) else "from this address"
+    return ApiError(429, "too_many_attempts", f"too many wrong tracking codes {whose}; try again later",
+                    headers={"Retry-After": str(limited.retry_after)})
 
 
 TrackedCase = Annotated[CaseRecord, Depends(tracked_case)]
@@ -304,8 +318,11 @@ def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[Tim
     )
 
 
-async def _read(services: Services, reference: str, view: CaseView | None = None) -> TrackingView:
-    """Build the view from the case row and timeline, with the workflow's live state while it runs."""
+async def tracking_view_of(services: Services, reference: str, view: CaseView | None = None) -> TrackingView:
+    """The submitter's view of a case, from its row and timeline with the workflow's live state while it runs.
+
+    Also what a channel key reads of the cases it submitted (`GET /v1/cases/{reference}`).
+    """
     async with services.database.snapshot() as session:
         record = await session.get(CaseRecord, reference)
         timeline = list(
@@ -366,7 +383,7 @@ def example_view() -> dict[str, Any]:
 @router.get("/{reference}", response_model=TrackingView, responses=ERRORS)
 async def track(reference: str, case: TrackedCase, services: ServicesDep) -> TrackingView:
     """Where the case stands and its steps so far, in Arabic and English."""
-    return await _read(services, case.reference)
+    return await tracking_view_of(services, case.reference)
 
 
 @router.post("/{reference}/info", response_model=TrackingView, responses=ACTION_ERRORS)
@@ -377,7 +394,7 @@ async def answer_question(
     """Answer the ministry's request for information; the case's clocks resume."""
     view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), body.answer),
                              body=body, idempotency_key=idempotency_key)
-    return await _read(services, case.reference, view)
+    return await tracking_view_of(services, case.reference, view)
 
 
 @router.post("/{reference}/contest", response_model=TrackingView, responses=ACTION_ERRORS)
@@ -386,7 +403,7 @@ async def contest_answer(reference: str, body: ContestBody, case: TrackedCase, s
     """Contest the answer within the contest window; the case reopens with the Director General."""
     view = await send_update(services, case.reference, CaseWorkflow.contest, ContestRequest(_submitter(), body.reason),
                              body=body, idempotency_key=idempotency_key)
-    return await _read(services, case.reference, view)
+    return await tracking_view_of(services, case.reference, view)
 
 
 @router.post("/{reference}/rating", status_code=status.HTTP_201_CREATED, response_model=RatingPublic, responses=ERRORS)

@@ -6,7 +6,8 @@ days and its answer after 5: an untouched case escalates, then breaches, within 
 """
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,8 +19,13 @@ from tests.helpers import bearer, complaint, eventually, read_case, submit
 
 SUMMARY_FIELDS = {
     "reference", "kind", "channel", "status", "priority", "department", "escalation_level", "breached",
-    "received_at", "department_due", "answer_due",
+    "received_at", "department_due", "answer_due", "subject",
 }
+MUSCAT = ZoneInfo("Asia/Muscat")
+
+
+def muscat_day(instant: str) -> date:
+    return at(instant).astimezone(MUSCAT).date()
 
 
 def days(count: float) -> float:
@@ -79,12 +85,12 @@ def in_order(items: list[dict]) -> bool:
 # A channel key of this module's own: it sees exactly the cases it submitted, so its list is known.
 SUBMISSIONS = [
     {"kind": "suggestion"},
-    {"kind": "report", "priority": "low"},
+    {"kind": "report", "priority": "low", "channel": "phone"},
     {"kind": "complaint"},
-    {"kind": "report", "priority": "normal"},
-    {"kind": "suggestion"},
+    {"kind": "report", "priority": "normal", "channel": "email"},
+    {"kind": "suggestion", "channel": "phone"},
     {"kind": "report", "priority": "low"},
-    {"kind": "complaint"},
+    {"kind": "complaint", "subject": "Queue number never called at the Seeb office"},
 ]
 
 
@@ -132,6 +138,7 @@ async def test_filters_keep_exactly_the_matching_cases(api, keys, own_channel):
     await act(api, keys.cs_agent, references[4], "reject", {"reason": "A duplicate."})
     whole = (await page(api, key))["items"]
     middle = sorted(at(item["answer_due"]) for item in whole)[3]
+    today = muscat_day(whole[0]["received_at"])
 
     filters = [
         ({"kind": "report"}, lambda item: item["kind"] == "report"),
@@ -145,6 +152,19 @@ async def test_filters_keep_exactly_the_matching_cases(api, keys, own_channel):
         ({"breached": "false"}, lambda item: not item["breached"]),
         ({"due_before": middle.isoformat()}, lambda item: at(item["answer_due"]) < middle),
         ({"kind": "report", "department": OTHER_DEPARTMENT}, lambda item: item["reference"] == references[1]),
+        ({"channel": "phone"}, lambda item: item["channel"] == "phone"),
+        ({"channel": "website"}, lambda item: item["channel"] == "website"),
+        ({"channel": "phone", "kind": "report"}, lambda item: item["reference"] == references[1]),
+        # Several statuses at once: the parameter repeated.
+        ({"status": ["with_department", "rejected"]}, lambda item: item["status"] in {"with_department", "rejected"}),
+        ({"status": ["received", "rejected"], "kind": "suggestion"},
+         lambda item: item["status"] in {"received", "rejected"} and item["kind"] == "suggestion"),
+        # Received between two days, both included, as days in Muscat.
+        ({"received_from": str(today), "received_to": str(today)},
+         lambda item: muscat_day(item["received_at"]) == today),
+        ({"received_from": str(today)}, lambda item: muscat_day(item["received_at"]) >= today),
+        ({"received_to": str(today - timedelta(days=1))}, lambda item: False),
+        ({"received_from": str(today + timedelta(days=1))}, lambda item: False),
     ]
     async def same_as_filtering_by_hand(params: dict, matches) -> bool:
         # Both lists are read again each time: a case may escalate between the two reads.
@@ -156,6 +176,10 @@ async def test_filters_keep_exactly_the_matching_cases(api, keys, own_channel):
     for params, matches in filters:
         await eventually(lambda: same_as_filtering_by_hand(params, matches), timeout=days(2))  # noqa: B023
 
+    assert {item["reference"] for item in (await page(api, key, channel="phone"))["items"]} == {
+        references[1], references[4]}
+    assert {item["reference"] for item in (await page(api, key, status=["with_department", "rejected"]))["items"]} == {
+        references[0], references[1], references[4]}
     routed = (await page(api, key, department=DEPARTMENT))["items"]
     assert [item["reference"] for item in routed] == [references[0]]
     assert [item["reference"] for item in (await page(api, key, status="rejected"))["items"]] == [references[4]]
@@ -226,6 +250,10 @@ async def test_every_read_of_a_case_by_staff_is_recorded_for_the_auditor(api, ke
     new = reads[len(before):]
     expected = [((await find_caller(database, getattr(keys, role))).key_id, role) for role in staff]
     assert [(read["key_id"], read["role"]) for read in new] == expected
+    # Each key as the auditor can resolve it: its name, and the department of a department's key.
+    assert [(read["key_name"], read["department"]) for read in new] == [
+        (f"test {role}", DEPARTMENT if role == "department" else None) for role in staff
+    ]
     assert all(started <= at(read["at"]) <= datetime.now(UTC) + timedelta(seconds=1) for read in new)
     assert [at(read["at"]) for read in new] == sorted(at(read["at"]) for read in new)
 
@@ -272,6 +300,18 @@ async def test_the_reads_of_an_unknown_case_are_404(api, keys):
         ({"due_before": "2026-12-01"}, "due_before"),
         ({"department": "NOWHERE"}, "department"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"channel": "fax"}, "channel"),
+        ({"status": ["with_department", "lost"]}, "status"),
+        ({"received_from": "yesterday"}, "received_from"),
+        ({"received_from": "2026-12-01T10:00:00+04:00"}, "received_from"),
+        ({"received_to": "1764547200"}, "received_to"),
+        ({"received_to": "2026-02-30"}, "received_to"),
+        ({"received_to": "2026-W49-2"}, "received_to"),
+        ({"received_from": "2026-12-02", "received_to": "2026-12-01"}, "received_to"),
+        # A parameter the list does not have is refused, not ignored.
+        ({"q": "passport"}, "q"),
+        ({"statuses": "closed"}, "statuses"),
+        ({"sort": "subject"}, "sort"),
     ],
 )
 async def test_a_bad_filter_is_422_naming_it(api, keys, params, field):
@@ -289,3 +329,33 @@ async def test_a_channel_lists_only_what_it_submitted(api, keys, own_channel):
     key, references = own_channel
     assert {item["reference"] for item in await every_page(api, key)} == set(references)
     assert not set(references) & {item["reference"] for item in await every_page(api, keys.channel, kind="suggestion")}
+
+
+async def test_staff_lists_show_the_subject_and_a_channels_does_not(api, keys, own_channel):
+    key, references = own_channel
+    subjects = {item["reference"]: item["subject"] for item in await every_page(api, keys.cs_agent)}
+    assert subjects[references[6]] == "Queue number never called at the Seeb office"
+    assert subjects[references[0]] == "Renewal delayed"
+    await act(api, keys.cs_agent, references[6], "triage", {"department": DEPARTMENT})
+    queue = {item["reference"]: item for item in await every_page(api, keys.department)}
+    assert queue[references[6]]["subject"] == "Queue number never called at the Seeb office"
+    # A channel reads its cases as their submitters do, and the submitter's view has no subject.
+    assert {item["subject"] for item in await every_page(api, key)} == {None}
+
+
+async def test_days_at_the_edge_of_the_calendar_leave_the_list_open(api, keys, own_channel):
+    key, references = own_channel
+    items = await every_page(api, key, received_from="0001-01-01", received_to="9999-12-31")
+    assert {item["reference"] for item in items} == set(references)
+
+
+async def test_a_bad_value_of_a_repeated_parameter_says_which_one(api, keys):
+    body = await page(api, keys.cs_agent, expect=422, status=["with_department", "lost"])
+    assert body["error"]["fields"][0]["field"] == "status"
+    assert body["error"]["fields"][0]["reason"].endswith("(value 2 of status)")
+
+
+async def test_an_unknown_parameter_is_named_in_the_message(api, keys):
+    body = await page(api, keys.cs_agent, expect=422, channel="phone", q="passport")
+    assert body["error"]["fields"] == [{"field": "q", "reason": "Extra inputs are not permitted"}]
+    assert "q:" in body["error"]["message"]

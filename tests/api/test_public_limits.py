@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.public_limit import PublicLimiter
-from api.ratelimit import FailureLimiter
+from api.ratelimit import TrackingLimiter
 from core.settings import Settings
 from store.ratelimits import PublicRequestCount
 from tests.closing import stop_cases
@@ -36,10 +36,11 @@ class Clock:
 
 
 def public_client(services, limiter: PublicLimiter, address: str,
-                  tracking_limiter: FailureLimiter | None = None) -> httpx.AsyncClient:
+                  tracking_limiter: TrackingLimiter | None = None) -> httpx.AsyncClient:
     app = create_app(services=services)
     app.state.public_limiter = limiter
-    app.state.tracking_limiter = tracking_limiter or FailureLimiter(max_failures=1_000_000)
+    app.state.tracking_limiter = tracking_limiter or TrackingLimiter(max_failures_per_address=1_000_000,
+                                                                     max_failures_per_case=1_000_000)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 4321)), base_url="http://api.test")
 
 
@@ -135,7 +136,7 @@ async def test_rows_of_ended_windows_are_swept(services, case, database):
 async def test_wrong_codes_keep_their_own_stricter_limit(services, case):
     reference, tracking_code = case
     limiter = PublicLimiter(per_window=100, clock=Clock(MINUTE + 60 * 30))
-    async with public_client(services, limiter, next(_addresses), FailureLimiter(max_failures=2)) as track:
+    async with public_client(services, limiter, next(_addresses), TrackingLimiter(max_failures_per_address=2)) as track:
         for _ in range(2):
             assert (await track.get(f"/v1/track/{reference}", headers=code("wrong"))).status_code == 404
         limited = await track.get(f"/v1/track/{reference}", headers=code(tracking_code))

@@ -39,7 +39,7 @@ from schemathesis.generation.meta import TestPhase
 from api.app import create_app
 from api.auth import create_api_key, find_caller
 from api.public_limit import PublicLimiter
-from api.ratelimit import FailureLimiter
+from api.ratelimit import FailureLimiter, TrackingLimiter
 from api.routes.admin import MAX_KEY_ID
 from core.settings import Settings
 from domain.kinds import Channel, Role
@@ -95,7 +95,8 @@ async def client(calm_services, calm_worker) -> AsyncIterator[httpx.AsyncClient]
     app = create_app(services=calm_services)
     # Fuzzing submits many cases and guesses many tracking codes; the limits have tests of their own.
     app.state.intake_limiter = FailureLimiter(max_failures=1_000_000, window_seconds=60)
-    app.state.tracking_limiter = FailureLimiter(max_failures=1_000_000, window_seconds=600)
+    app.state.tracking_limiter = TrackingLimiter(max_failures_per_address=1_000_000, max_failures_per_case=1_000_000,
+                                                 window_seconds=600)
     app.state.public_limiter = PublicLimiter(per_window=1_000_000)
     # An address of its own: the public limit's count is shared through PostgreSQL with every other app.
     transport = httpx.ASGITransport(app=app, client=("192.0.2.80", 4000))

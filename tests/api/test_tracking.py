@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.public_limit import PublicLimiter
-from api.ratelimit import FailureLimiter, RateLimited
+from api.ratelimit import FailureLimiter, GuessedCase, GuessingAddress, RateLimited, TrackingLimiter
 from store.ratings import Rating
 from tests.conftest import DEPARTMENT
 from tests.helpers import bearer, complaint, eventually, read_case, submit
@@ -39,7 +39,7 @@ class Clock:
         return self.now
 
 
-def tracking_client(services, limiter: FailureLimiter, address: str = "127.0.0.1") -> httpx.AsyncClient:
+def tracking_client(services, limiter: TrackingLimiter, address: str = "127.0.0.1") -> httpx.AsyncClient:
     app = create_app(services=services)
     app.state.tracking_limiter = limiter
     app.state.public_limiter = PublicLimiter(per_window=1_000_000)
@@ -50,7 +50,7 @@ def tracking_client(services, limiter: FailureLimiter, address: str = "127.0.0.1
 @pytest.fixture
 async def track(services, api) -> AsyncIterator[httpx.AsyncClient]:
     """A client for the tracking routes; `api` keeps the worker running."""
-    async with tracking_client(services, FailureLimiter()) as client:
+    async with tracking_client(services, TrackingLimiter()) as client:
         yield client
 
 
@@ -149,6 +149,26 @@ async def test_internal_steps_and_staff_are_left_out(api, track, keys, temporal_
     assert_nothing_internal(tracking)
 
 
+async def test_a_channel_reading_its_case_sees_what_the_submitter_sees(api, track, keys):
+    reference, tracking_code = await new_case(api, keys)
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
+
+    async def the_same_as_the_tracking_view() -> dict:
+        as_channel = await read_case(api, keys.channel, reference)
+        assert as_channel == await view(track, reference, tracking_code)
+        return as_channel
+
+    # Read twice, the two may straddle a step (a reminder, an escalation): retried until they agree.
+    as_channel = await eventually(the_same_as_the_tracking_view)
+    assert "answer_in_preparation" in step_codes(as_channel)
+    # Neither the department's internal reply nor staff key labels, nor the submitter's details.
+    assert_nothing_internal(as_channel)
+    staff = await read_case(api, keys.cs_agent, reference)
+    assert INTERNAL_SUMMARY in json.dumps(staff)
+    assert any(entry["actor"].startswith("department") for entry in staff["timeline"])
+
+
 async def test_a_rejection_shows_its_reason(api, track, keys):
     reference, tracking_code = await new_case(api, keys)
     await act(api, keys.cs_agent, reference, "reject", {"reason": "Outside the ministry's competence."})
@@ -183,32 +203,106 @@ async def test_a_wrong_code_is_the_same_404_as_an_unknown_reference(api, track, 
     assert (await view(track, reference, tracking_code))["reference"] == reference
 
 
-async def test_repeated_wrong_codes_are_rate_limited(api, services, keys):
+def limited_by(response: httpx.Response, retry_after: str) -> bool:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "too_many_attempts"
+    assert response.headers["Retry-After"] == retry_after
+    return True
+
+
+async def test_an_address_over_its_limit_still_follows_a_case_nobody_guessed(api, services, keys):
+    """Behind a carrier's shared address, one person's wrong codes do not lock out everyone else."""
+    (shared_case, shared_code), (guessed_case, guessed_code) = await new_case(api, keys), await new_case(api, keys)
+    clock = Clock()
+    limiter = TrackingLimiter(max_failures_per_address=3, max_failures_per_case=3, window_seconds=60, clock=clock)
+    async with tracking_client(services, limiter, "198.51.100.7") as carrier, \
+            tracking_client(services, limiter, "203.0.113.9") as elsewhere:
+        for tried in ("C-2026-999991", "C-2026-999992", "C-2026-999993"):
+            clock.now += 5
+            assert (await carrier.get(f"/v1/track/{tried}", headers=code(WRONG_CODE))).status_code == 404
+
+        # The address is over its limit; the right code of a case that nobody guessed still works from it.
+        assert (await view(carrier, shared_case, shared_code))["reference"] == shared_case
+        # A wrong guess from it is refused: 429, not 404, whichever case it names (the first failure, at t+5,
+        # leaves the 60 s window 50 s after now).
+        assert limited_by(await carrier.get(f"/v1/track/{guessed_case}", headers=code(WRONG_CODE)), "50")
+        assert limited_by(await carrier.get(f"/v1/track/C-2026-999994", headers=code(WRONG_CODE)), "50")
+        # That guess made `guessed_case` a case being guessed: the over-limit address may not try it again,
+        assert limited_by(await carrier.get(f"/v1/track/{guessed_case}", headers=code(guessed_code)), "50")
+        # while another address, and the shared case from the same address, go on as before.
+        assert (await view(elsewhere, guessed_case, guessed_code))["reference"] == guessed_case
+        assert (await view(carrier, shared_case, shared_code))["reference"] == shared_case
+
+        clock.now += 60  # every failure of the address and of the case has left the window
+        assert (await view(carrier, guessed_case, guessed_code))["reference"] == guessed_case
+
+
+async def test_a_case_being_guessed_is_locked_for_a_while_from_every_address(api, services, keys):
+    (reference, tracking_code), (other_case, other_code) = await new_case(api, keys), await new_case(api, keys)
+    clock = Clock()
+    limiter = TrackingLimiter(max_failures_per_address=3, max_failures_per_case=3, window_seconds=60, clock=clock)
+    guessers = [tracking_client(services, limiter, f"192.0.2.{n}") for n in (11, 12, 13)]
+    async with tracking_client(services, limiter, "203.0.113.20") as submitter:
+        await view(submitter, reference, tracking_code)  # a right code costs nothing
+        for guesser in guessers:
+            async with guesser:
+                clock.now += 5
+                # One wrong code each: no address is near its own limit.
+                assert (await guesser.get(f"/v1/track/{reference}", headers=code(WRONG_CODE))).status_code == 404
+
+        # Three addresses guessed it: the case is locked, for the right code too and for POSTs, from anywhere.
+        assert limited_by(await submitter.get(f"/v1/track/{reference}", headers=code(tracking_code)), "50")
+        assert limited_by(await submitter.post(f"/v1/track/{reference}/rating", json={"score": 5},
+                                               headers=code(tracking_code)), "50")
+        assert "case" in (await submitter.get(f"/v1/track/{reference}", headers=code(tracking_code))).json()["error"][
+            "message"]
+        # Other cases are not affected, from the same address.
+        assert (await view(submitter, other_case, other_code))["reference"] == other_case
+
+        clock.now += 30
+        assert limited_by(await submitter.get(f"/v1/track/{reference}", headers=code(tracking_code)), "20")
+        clock.now += 20
+        assert (await view(submitter, reference, tracking_code))["reference"] == reference
+
+
+async def test_wrong_codes_from_one_address_are_limited_across_cases(api, services, keys):
     reference, tracking_code = await new_case(api, keys)
     clock = Clock()
-    limiter = FailureLimiter(max_failures=3, window_seconds=60, clock=clock)
-    async with tracking_client(services, limiter) as track, tracking_client(services, limiter, "10.9.8.7") as other:
-        await view(track, reference, tracking_code)  # a right code costs nothing
+    limiter = TrackingLimiter(max_failures_per_address=3, max_failures_per_case=10, window_seconds=60, clock=clock)
+    async with tracking_client(services, limiter, "192.0.2.30") as track:
         for path, tried in ((reference, WRONG_CODE), (UNKNOWN_REFERENCE, tracking_code), (reference, "guess")):
             clock.now += 5
             assert (await track.get(f"/v1/track/{path}", headers=code(tried))).status_code == 404
-
-        limited = await track.get(f"/v1/track/{reference}", headers=code(WRONG_CODE))
-        assert limited.status_code == 429
-        assert limited.json()["error"]["code"] == "too_many_attempts"
-        # The first failure was at t+5 and leaves the 60 s window 50 s after now (t+15).
-        assert limited.headers["Retry-After"] == "50"
-        # While limited, even the right code is refused, and a POST too.
-        assert (await track.get(f"/v1/track/{reference}", headers=code(tracking_code))).status_code == 429
-        assert (await track.post(f"/v1/track/{reference}/rating", json={"score": 5},
-                                 headers=code(tracking_code))).status_code == 429
-        # Another address is not affected.
-        assert (await view(other, reference, tracking_code))["reference"] == reference
-
-        clock.now += 30
-        assert (await track.get(f"/v1/track/{reference}", headers=code(tracking_code))).headers["Retry-After"] == "20"
-        clock.now += 20
+        # Over its limit, the address may not go on guessing this case (it was being guessed), with any code.
+        assert limited_by(await track.get(f"/v1/track/{reference}", headers=code(WRONG_CODE)), "50")
+        assert limited_by(await track.get(f"/v1/track/{reference}", headers=code(tracking_code)), "50")
+        clock.now += 50
         assert (await view(track, reference, tracking_code))["reference"] == reference
+
+
+def test_the_tracking_limiter_counts_cases_and_addresses_apart():
+    clock = Clock()
+    limiter = TrackingLimiter(max_failures_per_address=2, max_failures_per_case=2, window_seconds=10, clock=clock)
+    limiter.succeeded(limiter.attempt("C-1", "a"))  # right: withdrawn from both counts
+    limiter.attempt("C-1", "a")
+    limiter.attempt("C-2", "a")
+    # "a" is over its limit: a clean case may still be tried (and is refused if wrong), a guessed one not at all.
+    clean = limiter.attempt("C-3", "a")
+    assert clean.address_over_limit == 10
+    with pytest.raises(GuessingAddress):
+        limiter.attempt("C-1", "a")
+    with pytest.raises(GuessingAddress):
+        limiter.attempt("C-3", "a")  # the attempt above counts on C-3 until it proves right
+    limiter.succeeded(clean)
+    limiter.succeeded(limiter.attempt("C-3", "a"))
+    # Another address guesses C-1 once more: C-1 is locked for everyone, "b" included.
+    limiter.attempt("C-1", "b")
+    with pytest.raises(GuessedCase) as locked:
+        limiter.attempt("C-1", "c")
+    assert locked.value.retry_after == 10
+    assert limiter.attempt("C-4", "c").address_over_limit is None
+    clock.now += 10
+    assert limiter.attempt("C-1", "c").address_over_limit is None
 
 
 def test_the_limiter_counts_failures_in_a_sliding_window():

@@ -18,7 +18,7 @@ from api.app import create_app
 from api.auth import find_caller
 from api.intake import allocate_reference, idempotency_keys, request_hash
 from api.public_limit import PublicLimiter
-from api.ratelimit import FailureLimiter
+from api.ratelimit import TrackingLimiter
 from api.schemas import CaseCreate
 from api.tracking_codes import (
     CodeSeal,
@@ -150,7 +150,7 @@ async def test_a_submission_claimed_before_codes_were_random_keeps_its_derived_c
     await eventually(lambda: read_case(api, keys.cs_agent, reference))
     app = create_app(services=services)
     app.state.public_limiter = PublicLimiter(per_window=1_000_000)
-    app.state.tracking_limiter = FailureLimiter()
+    app.state.tracking_limiter = TrackingLimiter()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as track:
         followed = await track.get(f"/v1/track/{reference}", headers={"X-Tracking-Code": code})
         wrong = await track.get(f"/v1/track/{reference}", headers={"X-Tracking-Code": new_tracking_code()})

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.calendar import CompressedCalendar, OmanCalendar, calendar_for
+from domain.calendar import CompressedCalendar, OmanCalendar, calendar_for, days_between
 from domain.policy import parse_policy
 
 MUSCAT = ZoneInfo("Asia/Muscat")
@@ -273,3 +273,12 @@ def test_compressed_days_close_at_whole_multiples_of_their_length():
     first = calendar.next_close_after(start)
     assert first == datetime(2026, 12, 1, 8, 0, 10, tzinfo=timezone.utc)
     assert calendar.next_close_after(first) == first + timedelta(seconds=10)
+
+
+def test_days_are_taken_on_muscats_wall_clock():
+    # 1 December in Muscat runs from 30 November 20:00 UTC to 1 December 20:00 UTC.
+    assert days_between(date(2026, 12, 1), date(2026, 12, 1), "Asia/Muscat") == (
+        datetime(2026, 11, 30, 20, tzinfo=UTC), datetime(2026, 12, 1, 20, tzinfo=UTC))
+    assert days_between(None, date(2026, 12, 31), "Asia/Muscat") == (None, muscat(2027, 1, 1))
+    assert days_between(date(2026, 3, 1), None, "Asia/Muscat") == (muscat(2026, 3, 1), None)
+    assert days_between(date.min, date.max, "Asia/Muscat") == (None, None)

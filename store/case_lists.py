@@ -1,0 +1,75 @@
+"""The queries behind the staff's lists: the case list (`GET /v1/cases`) and who read a case (`…/reads`).
+
+Who may see which rows is `api.visibility`'s rule; it comes in here as a SQL condition.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, tuple_
+from sqlmodel import select
+
+from store.db import Database
+from store.models import ApiKey, CaseRead, CaseRecord
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """What a list keeps: every field given must match; `statuses` keeps a case in any of them."""
+
+    statuses: tuple[str, ...] = ()
+    kind: str | None = None
+    channel: str | None = None
+    department: str | None = None
+    escalation_level: int | None = None
+    breached: bool | None = None
+    due_before: datetime | None = None
+    # Received in [received_from, received_before): instants, the bounds of local days worked out by the caller.
+    received_from: datetime | None = None
+    received_before: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        equal = {"kind": self.kind, "channel": self.channel, "department": self.department,
+                 "escalation_level": self.escalation_level, "breached": self.breached}
+        conditions = [getattr(CaseRecord, name) == value for name, value in equal.items() if value is not None]
+        if self.statuses:
+            conditions.append(CaseRecord.status.in_(self.statuses))
+        if self.due_before is not None:
+            conditions.append(CaseRecord.answer_due < self.due_before)
+        if self.received_from is not None:
+            conditions.append(CaseRecord.received_at >= self.received_from)
+        if self.received_before is not None:
+            conditions.append(CaseRecord.received_at < self.received_before)
+        return conditions
+
+
+async def list_cases(
+    database: Database,
+    visible: ColumnElement[bool],
+    fields: list[str],
+    filters: CaseFilters,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Up to `limit` cases as `fields`, soonest answer due first (then by reference), after the key `after`."""
+    query = select(*(getattr(CaseRecord, name) for name in fields)).where(visible, *filters.conditions())
+    if after is not None:
+        query = query.where(tuple_(CaseRecord.answer_due, CaseRecord.reference) > tuple_(*after))
+    query = query.order_by(CaseRecord.answer_due, CaseRecord.reference).limit(limit)
+    async with database.session() as session:
+        return [dict(row._mapping) for row in (await session.exec(query)).all()]
+
+
+async def reads_of_case(database: Database, reference: str) -> list[dict[str, Any]] | None:
+    """Every recorded read of the case, oldest first, with the reading key's name and department; None if no case."""
+    query = (
+        select(CaseRead.key_id, ApiKey.name.label("key_name"), CaseRead.role, ApiKey.department, CaseRead.at)
+        .join(ApiKey, ApiKey.id == CaseRead.key_id, isouter=True)
+        .where(CaseRead.reference == reference)
+        .order_by(CaseRead.id)
+    )
+    async with database.session() as session:
+        if await session.get(CaseRecord, reference) is None:
+            return None
+        return [dict(row._mapping) for row in (await session.exec(query)).all()]
