@@ -54,7 +54,7 @@ from core.mailsink import MailFolder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.temporal import connect_when_ready  # noqa: E402
 from domain.calendar import calendar_for  # noqa: E402
-from domain.kinds import Role  # noqa: E402
+from domain.kinds import Channel, Role  # noqa: E402
 from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import upgrade_to_head  # noqa: E402
@@ -331,7 +331,7 @@ async def run(args: argparse.Namespace) -> None:
         policy = load_policy(settings.policy_path)
         services = Services(settings, database, await connect_when_ready(settings), policy,
                             calendar_for(policy, settings.working_day_seconds))
-        _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None)
+        _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None, channels=list(Channel))
         app = create_app(services=services)
         app.state.intake_limiter.max_failures = 1_000_000  # the benchmark is one key submitting fast, on purpose
         killing = None

@@ -9,11 +9,13 @@ and the run also checks that every timeline entry and outbox message exists exac
 
 import argparse
 import asyncio
+import email.policy
 import statistics
 import sys
 import time
 from collections import Counter
 from datetime import datetime
+from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,7 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import running_stack  # noqa: E402
+from bench.stack import DIRECTOR_GENERAL_EMAIL, running_stack  # noqa: E402
 from domain.kinds import Role  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.models import OutboxMessage, TimelineEntry  # noqa: E402
@@ -64,7 +66,7 @@ async def entries_by_case(database: Database, references: list[str]) -> dict[str
 
 
 async def run(args: argparse.Namespace) -> None:
-    async with running_stack(args.working_day_seconds, keep_data=args.keep_data) as stack:
+    async with running_stack(args.working_day_seconds, keep_data=args.keep_data, mail=args.mail) as stack:
         _, key = await stack.key(Role.CHANNEL)
         async with stack.api() as api:
             started = time.monotonic()
@@ -85,6 +87,8 @@ async def run(args: argparse.Namespace) -> None:
         last_answer_due = max(answer for _, answer in due.values())
         await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds()) + args.settle_seconds)
         problems, duplicates = await report(stack.database, references, due)
+        if args.mail:
+            report_mail(stack.data_dir / "mail")
         if problems:
             worker_log = stack.data_dir / "worker.log"
             print("worker log tail:\n" + "\n".join(worker_log.read_text().splitlines()[-15:]))
@@ -119,6 +123,22 @@ async def report(database: Database, references: list[str], due: dict) -> tuple[
     return problems, duplicates
 
 
+def report_mail(folder: Path) -> None:
+    """How many emails the Director General got (digests apart) and everyone else."""
+    parser = BytesParser(policy=email.policy.default)
+    to_director_general, others = Counter(), 0
+    for path in folder.glob("*.eml"):
+        message = parser.parsebytes(path.read_bytes(), headersonly=True)
+        if message["To"] == DIRECTOR_GENERAL_EMAIL:
+            digest = message["Message-ID"].startswith("<digest.")
+            to_director_general["daily digest" if digest else "about one case"] += 1
+        else:
+            others += 1
+    print(f"emails to the Director General: {sum(to_director_general.values())} "
+          f"({', '.join(f'{count} {kind}' for kind, count in sorted(to_director_general.items())) or 'none'}); "
+          f"to everyone else: {others}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=200)
@@ -127,6 +147,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="submissions per second (default: as fast as the API takes them)")
     parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the worker while the cases wait")
     parser.add_argument("--settle-seconds", type=float, default=5.0, help="how long to wait after the last answer due")
+    parser.add_argument("--mail", action="store_true", help="send email to a mail sink and count the DG's messages")
     parser.add_argument("--down-seconds", type=float, default=2.0, help="how long the worker stays dead")
     asyncio.run(run(parser.parse_args()))
 

@@ -33,7 +33,7 @@ from core.embedded import (  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.temporal import connect_when_ready  # noqa: E402
 from domain.calendar import calendar_for  # noqa: E402
-from domain.kinds import Role  # noqa: E402
+from domain.kinds import Channel, Role  # noqa: E402
 from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
@@ -78,7 +78,10 @@ class Stack:
 
     async def key(self, role: Role, department: str | None = None) -> tuple[int, str]:
         """A new API key: (its id, as timeline actors name it; the key)."""
-        return await create_api_key(self.database, role=role, name=f"bench {role}", department=department)
+        # A bench's channel key speaks for every channel, as the drill submits through several.
+        channels = list(Channel) if role == Role.CHANNEL else None
+        return await create_api_key(self.database, role=role, name=f"bench {role}", department=department,
+                                    channels=channels)
 
     @contextlib.asynccontextmanager
     async def api(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -89,9 +92,21 @@ class Stack:
             yield client
 
 
+DIRECTOR_GENERAL_EMAIL = "director.general@moi.test"
+
+
+def mail_settings(data_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """`complaints mailsink` on a free port, and the settings that send the stack's email to it (the DG's too)."""
+    port = free_port()
+    command = [sys.executable, "-m", "core.cli", "mailsink", "--folder", str(data_dir / "mail"), "--port", str(port)]
+    return command, {"COMPLAINTS_SMTP_HOST": "127.0.0.1", "COMPLAINTS_SMTP_PORT": str(port),
+                     "COMPLAINTS_DIRECTOR_GENERAL_EMAIL": DIRECTOR_GENERAL_EMAIL}
+
+
 @contextlib.asynccontextmanager
-async def running_stack(working_day_seconds: float, *, keep_data: bool = False,
+async def running_stack(working_day_seconds: float, *, keep_data: bool = False, mail: bool = False,
                         parts: tuple[str, ...] = ("worker", "delivery"), **settings: str) -> AsyncIterator[Stack]:
+    """The servers and parts; with mail, a mail sink that keeps every message in <data dir>/mail."""
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
     postgres = EmbeddedPostgres(data_dir)
     temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
@@ -103,6 +118,11 @@ async def running_stack(working_day_seconds: float, *, keep_data: bool = False,
         upgrade_to_head(postgres.url)
         seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
         servers.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
+        if mail:
+            mailsink, mail_env = mail_settings(data_dir)
+            servers.append((subprocess.Popen(mailsink, cwd=REPO, stdout=(data_dir / "mail.log").open("ab"),
+                                             stderr=subprocess.STDOUT), signal.SIGTERM))
+            settings = {**mail_env, **settings}
         own = {"DATABASE_URL": postgres.url, "COMPLAINTS_CODEC_KEYS": new_key_spec("bench"),
                "COMPLAINTS_DATA_DIR": str(data_dir), "TEMPORAL_ADDRESS": temporal.address,
                "COMPLAINTS_TASK_QUEUE": "bench", "COMPLAINTS_WORKING_DAY_SECONDS": str(working_day_seconds),

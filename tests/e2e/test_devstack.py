@@ -310,9 +310,11 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         output = stack.cli("apikey", "create", "--role", "channel", "--channel", "website", "--name", "e2e")
         key = output.strip().splitlines()[-1]
         assert re.fullmatch(r"\S{20,}", key), output
+        # A channel reads its cases as their submitters do; the case file with its timeline is staff's.
+        auditor = stack.cli("apikey", "create", "--role", "auditor", "--name", "e2e-audit").strip().splitlines()[-1]
         assert httpx.get(f"{stack.api}/v1/departments", timeout=10).status_code == 401
         first = _submit(stack, key)
-        first_case = _recorded_case(stack, key, first)
+        first_case = _recorded_case(stack, auditor, first)
         assert first_case["timeline"][0]["action"] == "received"
         # The acknowledgement went to the local mail sink, as a file a person can open.
         assert re.search(r"email\s+kept as \.eml files in \S+mail", log), log
@@ -344,12 +346,12 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         assert len(replacements) == 1, replacements
         stack.remember_children()
         assert "worker exited with -9; restarting" in stack.log()
-        second_case = _recorded_case(stack, key, second)
+        second_case = _recorded_case(stack, auditor, second)
         assert second_case["timeline"][0]["action"] == "received"
         assert second_case["subject"] == "Second complaint"
         _assert_running_in_temporal(stack, second)
         third = _submit(stack, key, kind="suggestion", subject="After the restart")
-        _recorded_case(stack, key, third)
+        _recorded_case(stack, auditor, third)
 
         # 6. SIGTERM stops everything, PostgreSQL too.
         _assert_nothing_left(stack, stack.stop())
@@ -358,7 +360,7 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         stack.seen.clear()
         second_start = stack.start()
         print(f"second start ready in {second_start:.1f} s")
-        again = _recorded_case(stack, key, first, timeout=30)
+        again = _recorded_case(stack, auditor, first, timeout=30)
         assert again["reference"] == first
         assert again["subject"] == first_case["subject"]
         assert again["timeline"][: len(first_case["timeline"])] == first_case["timeline"]
@@ -366,7 +368,7 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         _assert_running_in_temporal(stack, second)
         # The workflows are alive, not only listed: a new worker serves them and new cases alike.
         fourth = _submit(stack, key, subject="After the second start")
-        _recorded_case(stack, key, fourth)
+        _recorded_case(stack, auditor, fourth)
         _assert_nothing_left(stack, stack.stop())
         passed = True
     finally:

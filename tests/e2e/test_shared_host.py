@@ -192,9 +192,11 @@ def test_dev_stack_in_a_clone_under_a_closed_folder_opens_no_folder_and_keeps_it
     passed = False
     try:
         stack.start()
-        key = stack.cli("apikey", "create", "--role", "channel", "--name", "shared-host").strip().splitlines()[-1]
+        key = stack.cli("apikey", "create", "--role", "channel", "--channel", "website",
+                        "--name", "shared-host").strip().splitlines()[-1]
+        auditor = stack.cli("apikey", "create", "--role", "auditor", "--name", "shared-host").strip().splitlines()[-1]
         reference = _submit(stack, key)
-        _recorded_case(stack, key, reference)
+        _recorded_case(stack, auditor, reference)
         _wait_for(lambda: _mail_about(data_dir, reference), 60, "the acknowledgement in .data/mail")
 
         # No folder above the project was opened for PostgreSQL's user: its cluster lives where that user may go.
