@@ -32,6 +32,8 @@ def complaint(**overrides: Any) -> dict:
 
 # References of the cases the running test created; the replay recorder saves their histories.
 created_references: list[str] = []
+# Ids of the other workflows it started (the DG's digest loop), saved too.
+created_workflow_ids: list[str] = []
 
 
 async def submit(api: httpx.AsyncClient, key: str, body: dict | None = None) -> dict:

@@ -15,6 +15,7 @@ HISTORIES = Path(__file__).resolve().parent.parent / "replay" / "histories"
 @pytest.fixture(autouse=True)
 async def record_histories_then_stop_the_cases(request, temporal_client):
     helpers.created_references.clear()
+    helpers.created_workflow_ids.clear()
     yield
     if os.environ.get("RECORD_HISTORIES"):
         await record_histories(request.node.name, temporal_client)
@@ -28,6 +29,7 @@ async def record_histories(test_name: str, temporal_client) -> None:
     label = os.environ["RECORD_HISTORIES"]
     if label != "1":
         name = f"{label}-{name}"
-    for number, reference in enumerate(helpers.created_references):
-        history = await temporal_client.get_workflow_handle(f"case-{reference}").fetch_history()
+    workflow_ids = [f"case-{reference}" for reference in helpers.created_references] + helpers.created_workflow_ids
+    for number, workflow_id in enumerate(workflow_ids):
+        history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
         (HISTORIES / f"{name}-{number}.json").write_text(history.to_json())

@@ -14,6 +14,7 @@ from core.director_general_digest import ensure_director_general_digest
 from domain.calendar import CompressedCalendar
 from store.models import DirectorGeneralDigest, TimelineEntry
 from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, WORKING_DAY_SECONDS
+from tests import helpers
 from tests.helpers import eventually
 from tests.workflows.test_lifecycle import act, days, new_case, outbox
 from workflows.digest_messages import DigestRequest
@@ -35,6 +36,7 @@ async def test_breached_cases_reach_the_director_general_in_one_digest_a_day_not
     for reference in (first, second):
         await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
     digest_id = f"digest-test-{uuid.uuid4().hex[:8]}"
+    helpers.created_workflow_ids.append(digest_id)
     await ensure_director_general_digest(temporal_client, settings, workflow_id=digest_id)
     # Starting it again, as every worker does at its start, joins the running loop.
     await ensure_director_general_digest(temporal_client, settings, workflow_id=digest_id)
