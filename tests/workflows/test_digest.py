@@ -47,7 +47,7 @@ async def test_breached_cases_reach_the_director_general_in_one_digest_a_day_not
             timeout=days(12),
         )
         body = both[0].get_body(("plain",)).get_content()
-        assert "المديرية العامة للأحوال المدنية" in body and "يوم عمل" in body
+        assert "المديرية العامة للأحوال المدنية" in body and "أيام التأخير" in body
         # Reminded on the timeline of each case, while the reminders themselves are the digest.
         await eventually(lambda: _reminded_in_digest(database, first), timeout=days(4))
         for reference in (first, second):
