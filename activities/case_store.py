@@ -4,6 +4,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
+from domain.kinds import Status
 from store.case_record import CASES, OUTBOX, TIMELINE, forget_steps_from
 from store.db import Database
 from workflows.messages import CaseIntake, StepRecord, message_key
@@ -32,7 +33,7 @@ class CaseStore:
             subject=intake.subject,
             description=intake.description,
             priority=intake.priority,
-            status="received",
+            status=Status.RECEIVED,
             department=intake.department,
             tracking_code_hash=intake.tracking_code_hash,
             policy_version=intake.policy_version,

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.policy import Policy
+from domain.steps import Detail, Step
 from store.db import Database
 from store.models import CaseRecord, IntakeRequest, OutboxMessage, TimelineEntry
 from store.ratings import Rating
@@ -34,13 +35,13 @@ ERASED = "[erased]"
 # numbers, never with what a person wrote. Every other text is erased: a free-text key someone adds
 # later (a question, an answer, a reason, a delivery error quoting an address) is erased by default.
 KEPT_KEYS = frozenset({
-    "reference", "kind", "status", "channel", "policy_version", "department", "priority",
-    "escalation_level", "department_due", "answer_due", "info_due", "contest_due", "reminder_at",
-    "action", "template", "recipient",
+    Detail.REFERENCE, Detail.KIND, Detail.STATUS, Detail.CHANNEL, Detail.POLICY_VERSION, Detail.DEPARTMENT,
+    Detail.PRIORITY, Detail.ESCALATION_LEVEL, Detail.DEPARTMENT_DUE, Detail.ANSWER_DUE, Detail.INFO_DUE,
+    Detail.CONTEST_DUE, Detail.REMINDER_AT, Detail.ACTION, Detail.TEMPLATE, Detail.RECIPIENT,
 })
-# A closed step's reason is the workflow's closure code (accepted, archived, no_response), which
-# the tracking view still explains; a rejection's or a contest's reason is a person's text.
-KEPT_KEYS_BY_ACTION = {"closed": frozenset({"reason"})}
+# A closed step's reason is the workflow's closure code (domain.steps.CloseReason), which the
+# tracking view still explains; a rejection's or a contest's reason is a person's text.
+KEPT_KEYS_BY_ACTION = {Step.CLOSED: frozenset({Detail.REASON})}
 
 DATABASE_ERROR = "RetentionDatabaseError"
 

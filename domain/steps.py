@@ -37,8 +37,10 @@ class CloseReason(StrEnum):
 
 
 class Detail(StrEnum):
-    """The keys of a timeline entry's details."""
+    """The keys of a timeline entry's details and of a message's context."""
 
+    REFERENCE = "reference"
+    STATUS = "status"
     CHANNEL = "channel"
     POLICY_VERSION = "policy_version"
     DEPARTMENT = "department"

@@ -862,12 +862,12 @@ class CaseWorkflow:
             recipient=recipient.address,
             template=template,
             context={
-                "reference": self._intake.reference,
-                "kind": state.kind,
-                "status": str(state.status),
-                "answer_due": state.answer_due.isoformat(),
-                "department_due": state.department_due.isoformat(),
-                "department": state.department or "",
+                Detail.REFERENCE: self._intake.reference,
+                Detail.KIND: state.kind,
+                Detail.STATUS: str(state.status),
+                Detail.ANSWER_DUE: state.answer_due.isoformat(),
+                Detail.DEPARTMENT_DUE: state.department_due.isoformat(),
+                Detail.DEPARTMENT: state.department or "",
                 **context,
             },
         )
