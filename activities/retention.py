@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -104,6 +104,10 @@ class PersonalDataRetention:
                     subject=ERASED,
                     description=ERASED,
                     channel_ref=None,
+                    # Marked, as in the timeline: the tracking view still says an answer was given.
+                    question=_erased_if_written(CASES.c.question),
+                    answer=_erased_if_written(CASES.c.answer),
+                    rejection_reason=_erased_if_written(CASES.c.rejection_reason),
                     personal_data_erased_at=func.now(),
                 )
             )
@@ -121,6 +125,10 @@ class PersonalDataRetention:
             # Intake's retry keys quote the channel's reference (and whatever a client sent as Idempotency-Key).
             await session.exec(delete(INTAKE_REQUESTS).where(INTAKE_REQUESTS.c.reference.in_(references)))
             return len(references)
+
+
+def _erased_if_written(column):
+    return case((column.is_(None), None), else_=ERASED)
 
 
 async def _erase_json_texts(

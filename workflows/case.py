@@ -152,7 +152,9 @@ class CaseState:
     closed_at: datetime | None = None
     closed_reason: CloseReason | None = None
     question: str | None = None
+    # The answer sent to the submitter; none again once contested (a new answer will come).
     answer: str | None = None
+    rejection_reason: str | None = None
     step: int = 0
     # Bumped on every change, so the main loop wakes and re-reads its deadlines.
     revision: int = 0
@@ -368,6 +370,7 @@ class CaseWorkflow:
         from_status = state.status
         state.status = status_after(Action.REJECT)
         state.closed_reason = CloseReason.REJECTED
+        state.rejection_reason = request.reason
         state.closed_at = workflow.now()
         await self._record_step(
             Action.REJECT,
@@ -462,6 +465,7 @@ class CaseWorkflow:
         state.breached = False
         state.next_director_general_reminder = None
         state.contest_due = None
+        state.answer = None
         state.answer_due = await self._working_days_after(workflow.now(), self._terms().reopen_answer_days)
         await self._record_step(
             Action.CONTEST,
@@ -703,9 +707,13 @@ class CaseWorkflow:
             info_due=state.info_due,
             contest_due=state.contest_due,
             closed_reason=state.closed_reason,
-            question=state.question if state.status == Status.AWAITING_SUBMITTER else None,
+            question=self._open_question(),
             answer=state.answer,
         )
+
+    def _open_question(self) -> str | None:
+        """The question the submitter is asked, while the case waits for their answer."""
+        return self._state.question if self._state.status == Status.AWAITING_SUBMITTER else None
 
     # ---------------------------------------------------------------- helpers
 
@@ -827,6 +835,9 @@ class CaseWorkflow:
             department_due=state.department_due,
             answer_due=state.answer_due,
             closed_at=state.closed_at,
+            question=self._open_question(),
+            answer=state.answer,
+            rejection_reason=state.rejection_reason,
         )
 
     def _publish_for_operators(self) -> None:

@@ -189,6 +189,10 @@ class CaseSnapshot:
     department_due: datetime
     answer_due: datetime
     closed_at: datetime | None = None
+    # What the submitter was last written, for the record once the workflow has ended (the tracking view).
+    question: str | None = None
+    answer: str | None = None
+    rejection_reason: str | None = None
 
 
 @dataclass

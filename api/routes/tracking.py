@@ -285,19 +285,8 @@ def _step(entry: TimelineEntry) -> TrackingStep | None:
 
 def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[TimelineEntry], rated: bool) -> TrackingView:
     current = Status(view.status if view else record.status)
-    question = answer = rejection_reason = None
-    for entry in timeline:
-        detail = entry.detail or {}
-        if entry.action == "request_info":
-            question = detail.get("question")
-        elif entry.action == "submitter_info":
-            question = None
-        elif entry.action == "respond":
-            answer = detail.get("message")
-        elif entry.action == "contest":
-            answer = None  # contested: a new answer will come
-        elif entry.action == "reject":
-            rejection_reason = detail.get("reason")
+    # The words the submitter was last written, as the case keeps them: its workflow while it runs, its row after.
+    question, answer = (view.question, view.answer) if view else (record.question, record.answer)
     steps = [step for step in map(_step, timeline) if step is not None]
     return TrackingView(
         reference=record.reference,
@@ -310,7 +299,7 @@ def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[Tim
         info_due=view.info_due if view and current == Status.AWAITING_SUBMITTER else None,
         answer=answer if current in {Status.RESPONDED, Status.CLOSED} else None,
         contest_due=view.contest_due if view and current == Status.RESPONDED else None,
-        rejection_reason=rejection_reason if current == Status.REJECTED else None,
+        rejection_reason=record.rejection_reason if current == Status.REJECTED else None,
         closed_at=record.closed_at if current in FINAL_STATUSES else None,
         can_answer=current == Status.AWAITING_SUBMITTER,
         can_contest=current == Status.RESPONDED,
