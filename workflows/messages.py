@@ -169,7 +169,8 @@ class CaseView:
 
 @dataclass
 class Notification:
-    """A message for a person; recipient is `submitter`, `department:<code>`, `director_general` or `customer_service`."""
+    """A message for a person; recipient is a domain.steps.Recipient's address (`submitter`, `department:<code>`,
+    `director_general`, `customer_service`): text, as every history already carries it."""
 
     recipient: str
     template: str
