@@ -4,6 +4,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
+from domain.kinds import Status
 from store.case_record import CASES, OUTBOX, TIMELINE, forget_steps_from
 from store.db import Database
 from workflows.messages import CaseIntake, StepRecord, message_key
@@ -32,7 +33,7 @@ class CaseStore:
             subject=intake.subject,
             description=intake.description,
             priority=intake.priority,
-            status="received",
+            status=Status.RECEIVED,
             department=intake.department,
             tracking_code_hash=intake.tracking_code_hash,
             policy_version=intake.policy_version,
@@ -119,6 +120,9 @@ class CaseStore:
                 department_due=case.department_due,
                 answer_due=case.answer_due,
                 closed_at=case.closed_at,
+                question=case.question,
+                answer=case.answer,
+                rejection_reason=case.rejection_reason,
                 updated_at=record.at,
                 last_step=record.step,
                 last_task=record.written_in_task,

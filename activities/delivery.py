@@ -29,6 +29,7 @@ from activities.transports import (
     SmsTransport,
 )
 from core.settings import Settings
+from domain.steps import SETTLED_MESSAGES, Addressee, DeliveryState, Detail, MessageState, Recipient, Step
 from store.db import Database
 from store.models import (
     CaseRecord,
@@ -37,7 +38,7 @@ from store.models import (
     OutboxMessage,
     TimelineEntry,
 )
-from workflows.messages import DeliveryFailure, DeliveryRequest
+from workflows.messages import SYSTEM, DeliveryFailure, DeliveryRequest
 
 log = logging.getLogger("complaints.delivery")
 
@@ -105,7 +106,7 @@ class DeliveryActivities:
         if plan is None:
             return
         if not plan.routes:
-            await self._finish(plan.outbox_id, "no_contact")
+            await self._finish(plan.outbox_id, MessageState.NO_CONTACT)
             return
         rendered = self._render(plan)
         failures = []
@@ -120,7 +121,7 @@ class DeliveryActivities:
                 type=DELIVERY_FAILED,
                 non_retryable=all(failure.permanent for failure in failures),
             )
-        await self._finish(plan.outbox_id, "sent")
+        await self._finish(plan.outbox_id, MessageState.SENT)
 
     @activity.defn(name="record_delivery_failure")
     async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
@@ -137,22 +138,23 @@ class DeliveryActivities:
                 update(DELIVERIES)
                 .where(
                     DELIVERIES.c.outbox_id == outbox.id,
-                    DELIVERIES.c.status != "sent",
+                    DELIVERIES.c.status != DeliveryState.SENT,
                     # A row an abandoned attempt may still be sending is left to it: its record decides.
-                    or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
+                    or_(DELIVERIES.c.status != DeliveryState.SENDING, DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
                 )
-                .values(status="failed", updated_at=now)
+                .values(status=DeliveryState.FAILED, updated_at=now)
             )
-            await session.exec(update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status="failed", updated_at=now))
+            await session.exec(update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status=MessageState.FAILED, updated_at=now))
             await session.exec(
                 insert(TIMELINE)
                 .values(
                     reference=failure.reference,
                     step_key=f"delivery-failed-{failure.message_key}"[:80],
                     at=now,
-                    actor="system",
-                    action="delivery_failed",
-                    detail={"template": outbox.template, "recipient": outbox.recipient, "reason": failure.reason},
+                    actor=SYSTEM.label,
+                    action=Step.DELIVERY_FAILED,
+                    detail={Detail.TEMPLATE: outbox.template, Detail.RECIPIENT: outbox.recipient,
+                            Detail.REASON: failure.reason},
                 )
                 .on_conflict_do_nothing(index_elements=["reference", "step_key"])
             )
@@ -174,7 +176,7 @@ class DeliveryActivities:
                 # record_step writes the row before the workflow asks for delivery; its absence is a bug, not a wait.
                 raise ApplicationError(f"no outbox message {request.message_key} for {request.reference}",
                                        type="MissingMessage", non_retryable=True)
-            if row.status in ("sent", "failed", "no_contact"):
+            if row.status in SETTLED_MESSAGES:
                 return None
             language, department_name, routes = await self._routes(session, row)
             for route in routes:
@@ -182,7 +184,7 @@ class DeliveryActivities:
                     insert(DELIVERIES)
                     .values(outbox_id=row.id, reference=row.reference, transport=route.transport,
                             idempotency_key=_idempotency_key(row.reference, row.message_key, route.transport),
-                            status="pending", updated_at=now)
+                            status=DeliveryState.PENDING, updated_at=now)
                     .on_conflict_do_nothing(index_elements=["idempotency_key"])
                 )
             # The department of the step that queued the message; messages queued before it was kept: the case's now.
@@ -194,8 +196,8 @@ class DeliveryActivities:
     async def _routes(self, session, row) -> tuple[str, str, list[Route]]:
         """The language, the addressee's name for staff templates, and the transports for this recipient."""
         settings = self._settings
-        recipient: str = row.recipient
-        if recipient == "submitter":
+        recipient = Recipient.parse(row.recipient)
+        if recipient.who == Addressee.SUBMITTER:
             routes = []
             if row.personal_data_erased_at is None:
                 if row.submitter_email and settings.smtp_host:
@@ -206,13 +208,13 @@ class DeliveryActivities:
                 routes.append(Route("callback", row.channel))
             return row.language, "", routes
         language = settings.staff_language
-        if recipient == "director_general":
+        if recipient.who == Addressee.DIRECTOR_GENERAL:
             address = settings.director_general_email
             name = _DIRECTOR_GENERAL[language]
         else:
             department = await self._department(session, recipient)
             address = department.email if department else None
-            name = (department.name_ar if language == "ar" else department.name_en) if department else recipient
+            name = (department.name_ar if language == "ar" else department.name_en) if department else row.recipient
         routes = [Route("email", address)] if address and settings.smtp_host else []
         return language, name, routes
 
@@ -220,16 +222,17 @@ class DeliveryActivities:
         """The name of the case's department in the message's language, for the Director General's messages."""
         if code is None:
             return {"ar": "الجهة المختصة", "en": "the competent department"}.get(language, "the competent department")
-        department = await self._department(session, f"department:{code}")
+        department = await self._department(session, Recipient.of_department(code))
         if department is None:
             return code
         return department.name_ar if language == "ar" else department.name_en
 
-    async def _department(self, session, recipient: str):
-        if recipient == "customer_service":
+    async def _department(self, session, recipient: Recipient):
+        """The directory entry of a department, or of customer service (the department that has that role)."""
+        if recipient.who == Addressee.CUSTOMER_SERVICE:
             condition = DEPARTMENTS.c.customer_service.is_(True)
         else:
-            condition = DEPARTMENTS.c.code == recipient.removeprefix("department:")
+            condition = DEPARTMENTS.c.code == recipient.department
         return (await session.exec(select(DEPARTMENTS).where(condition))).first()
 
     def _render(self, plan: Plan):
@@ -302,7 +305,7 @@ class DeliveryActivities:
         """
         mark = (
             update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key)
-            .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
+            .values(status=DeliveryState.SENT, sent_at=func.now(), updated_at=func.now(), last_error=None)
         )
         try:
             await connection.execute(mark)
@@ -332,10 +335,10 @@ class DeliveryActivities:
                 update(DELIVERIES)
                 .where(
                     DELIVERIES.c.idempotency_key == key,
-                    DELIVERIES.c.status.not_in(("sent", "refused")),
-                    or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
+                    DELIVERIES.c.status.not_in((DeliveryState.SENT, DeliveryState.REFUSED)),
+                    or_(DELIVERIES.c.status != DeliveryState.SENDING, DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
                 )
-                .values(status="sending", attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
+                .values(status=DeliveryState.SENDING, attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
                 .returning(DELIVERIES.c.attempts)
             )
             claim = claimed.first()
@@ -344,9 +347,9 @@ class DeliveryActivities:
             row = (await session.exec(
                 select(DELIVERIES.c.status, DELIVERIES.c.last_error).where(DELIVERIES.c.idempotency_key == key)
             )).first()
-        if row is not None and row.status == "sent":
+        if row is not None and row.status == DeliveryState.SENT:
             return None
-        if row is not None and row.status == "refused":
+        if row is not None and row.status == DeliveryState.REFUSED:
             raise DeliveryFailed(row.last_error or "refused earlier", permanent=True)
         raise ApplicationError("another attempt is sending this message", type="DeliveryBusy")
 
@@ -362,13 +365,13 @@ class DeliveryActivities:
         async with self._database.transaction() as session:
             await session.exec(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == "sending",
+                .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == DeliveryState.SENDING,
                        DELIVERIES.c.attempts == claim)
-                .values(status="refused" if failure.permanent else "pending", last_error=failure.reason[:500],
+                .values(status=DeliveryState.REFUSED if failure.permanent else DeliveryState.PENDING, last_error=failure.reason[:500],
                         updated_at=datetime.now(timezone.utc))
             )
 
-    async def _finish(self, outbox_id: int, status: str) -> None:
+    async def _finish(self, outbox_id: int, status: MessageState) -> None:
         async with self._database.transaction() as session:
             await session.exec(
                 update(OUTBOX).where(OUTBOX.c.id == outbox_id)

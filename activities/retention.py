@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.policy import Policy
+from domain.steps import Detail, Step
 from store.db import Database
 from store.models import CaseRecord, IntakeRequest, OutboxMessage, TimelineEntry
 from store.ratings import Rating
@@ -34,13 +35,13 @@ ERASED = "[erased]"
 # numbers, never with what a person wrote. Every other text is erased: a free-text key someone adds
 # later (a question, an answer, a reason, a delivery error quoting an address) is erased by default.
 KEPT_KEYS = frozenset({
-    "reference", "kind", "status", "channel", "policy_version", "department", "priority",
-    "escalation_level", "department_due", "answer_due", "info_due", "contest_due", "reminder_at",
-    "action", "template", "recipient",
+    Detail.REFERENCE, Detail.KIND, Detail.STATUS, Detail.CHANNEL, Detail.POLICY_VERSION, Detail.DEPARTMENT,
+    Detail.PRIORITY, Detail.ESCALATION_LEVEL, Detail.DEPARTMENT_DUE, Detail.ANSWER_DUE, Detail.INFO_DUE,
+    Detail.CONTEST_DUE, Detail.REMINDER_AT, Detail.ACTION, Detail.TEMPLATE, Detail.RECIPIENT,
 })
-# A closed step's reason is the workflow's closure code (accepted, archived, no_response), which
-# the tracking view still explains; a rejection's or a contest's reason is a person's text.
-KEPT_KEYS_BY_ACTION = {"closed": frozenset({"reason"})}
+# A closed step's reason is the workflow's closure code (domain.steps.CloseReason), which the
+# tracking view still explains; a rejection's or a contest's reason is a person's text.
+KEPT_KEYS_BY_ACTION = {Step.CLOSED: frozenset({Detail.REASON})}
 
 DATABASE_ERROR = "RetentionDatabaseError"
 
@@ -103,6 +104,10 @@ class PersonalDataRetention:
                     subject=ERASED,
                     description=ERASED,
                     channel_ref=None,
+                    # Marked, as in the timeline: the tracking view still says an answer was given.
+                    question=_erased_if_written(CASES.c.question),
+                    answer=_erased_if_written(CASES.c.answer),
+                    rejection_reason=_erased_if_written(CASES.c.rejection_reason),
                     personal_data_erased_at=func.now(),
                 )
             )
@@ -120,6 +125,10 @@ class PersonalDataRetention:
             # Intake's retry keys quote the channel's reference (and whatever a client sent as Idempotency-Key).
             await session.exec(delete(INTAKE_REQUESTS).where(INTAKE_REQUESTS.c.reference.in_(references)))
             return len(references)
+
+
+def _erased_if_written(column):
+    return case((column.is_(None), None), else_=ERASED)
 
 
 async def _erase_json_texts(

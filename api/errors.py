@@ -73,10 +73,14 @@ def from_update_failure(error: WorkflowUpdateFailedError) -> ApiError:
     return ApiError(409, "action_refused", str(cause or error))
 
 
-def from_rpc_error(error: RPCError, reference: str) -> ApiError:
+def from_rpc_error(error: RPCError, reference: str, *, case_finished: bool) -> ApiError:
+    """An answer of Temporal's that is not the case's own; `case_finished`: its workflow has ended.
+
+    Temporal answers an Update to a finished workflow and to one that never was with the same
+    NOT_FOUND (and the same detail type); only the workflow's own status tells them apart.
+    """
     if error.status == RPCStatusCode.NOT_FOUND:
-        # A finished workflow answers NOT_FOUND to updates too; the caller learns the case is closed.
-        if "completed" in error.message or "closed" in error.message:
+        if case_finished:
             return ApiError(409, "case_closed", f"case {reference} is closed; no further action is possible")
         return not_found(reference)
     # Refused before it reached the case (too busy, say): nothing happened. No answer at all is api.updates' outcome_unknown.

@@ -34,14 +34,12 @@ from api.tracking_codes import (
     new_tracking_code,
 )
 from domain.deadlines import compute_case_deadlines
-from domain.kinds import REFERENCE_PREFIX, Channel, Kind
+from domain import identity as domain_identity
+from domain.kinds import REFERENCE_PREFIX, Kind
 from store.db import Database
 from store.models import IntakeRequest
 from workflows.case import CaseWorkflow, initial_search_attributes, workflow_id
 from workflows.messages import CaseIntake, Submitter
-
-# Tajawob signs people in with their civil ID: a complaint through it carries a verified identity.
-CHANNELS_THAT_VERIFY_IDENTITY = frozenset({Channel.TAJAWOB})
 
 log = logging.getLogger("complaints.intake")
 
@@ -75,13 +73,13 @@ async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
 
 
 def check_identity(submission: CaseCreate, anonymous_reports: bool) -> None:
-    """The policy's duty to prove one's identity: complaints need it, reports may be anonymous, suggestions not."""
-    submitter = submission.submitter
-    if submission.kind == Kind.COMPLAINT:
-        if submitter.civil_id is None and submission.channel not in CHANNELS_THAT_VERIFY_IDENTITY:
-            raise _identity_error("a complaint needs the submitter's civil ID (or a channel that verifies it)")
-    if submission.kind == Kind.REPORT and not anonymous_reports and submitter.civil_id is None:
-        raise _identity_error("the policy does not accept anonymous reports")
+    """The policy's identity rule (domain.identity), answered as the 422 of the field it is about."""
+    try:
+        domain_identity.check_identity(
+            submission.kind, submission.channel, submission.submitter.civil_id, anonymous_reports
+        )
+    except domain_identity.IdentityMissing as missing:
+        raise _identity_error(str(missing)) from None
 
 
 def _identity_error(reason: str) -> ApiError:

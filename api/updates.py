@@ -13,7 +13,12 @@ from typing import Annotated
 
 from fastapi import Header
 from pydantic import BaseModel
-from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
@@ -59,7 +64,18 @@ async def send_update(services: Services, reference: str, update, request, *, bo
     except RPCError as failure:
         if failure.status in _OUTCOME_UNKNOWN:
             raise outcome_unknown(key) from None
-        raise errors.from_rpc_error(failure, reference) from None
+        raise errors.from_rpc_error(failure, reference, case_finished=await _has_finished(handle, failure)) from None
+
+
+async def _has_finished(handle: WorkflowHandle, failure: RPCError) -> bool:
+    """True when the case's workflow exists and is no longer running (the answer to a NOT_FOUND)."""
+    if failure.status != RPCStatusCode.NOT_FOUND:
+        return False
+    try:
+        description = await handle.describe(rpc_timeout=UPDATE_TIMEOUT)
+    except RPCError:
+        return False  # never was, or gone past the namespace's retention: nothing to act on either way
+    return description.status != WorkflowExecutionStatus.RUNNING
 
 
 def outcome_unknown(key: str) -> errors.ApiError:

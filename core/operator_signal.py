@@ -11,7 +11,8 @@ import asyncio
 
 from temporalio.client import Client
 
-from domain.lifecycle import SUBMITTER
+from domain.kinds import Role
+from domain.lifecycle import SUBMITTER, Action
 from workflows.case import workflow_id
 from workflows.case_attributes import SIGNAL_NAMES
 from workflows.messages import Actor, DepartmentReply, SubmitterInfo, TriageRequest
@@ -60,19 +61,19 @@ def run_signal_command(args: argparse.Namespace) -> None:
 
 def signal_request(args: argparse.Namespace) -> TriageRequest | DepartmentReply | SubmitterInfo:
     """The request the workflow takes for this action, from the command's options; ValueError names what is missing."""
-    default_actor = {"triage": "cs_agent", "submitter_info": SUBMITTER}.get(args.action)
+    default_actor = {Action.TRIAGE: Role.CS_AGENT, Action.SUBMITTER_INFO: SUBMITTER}.get(args.action)
     claimed = args.on_behalf_of or default_actor
     if claimed is None:
         raise ValueError(f"{args.action} needs --for: whom you record it for (department/CODE, director_general, cs_agent)")
     role, _, department = claimed.partition("/")
     actor = Actor(role=role, department=department or None)
-    if args.action == "triage":
+    if args.action == Action.TRIAGE:
         if not args.department:
             raise ValueError("triage needs --department CODE")
         return TriageRequest(actor=actor, department=args.department, kind=args.kind, priority=args.priority)
     if not args.text:
         raise ValueError(f"{args.action} needs --text")
-    if args.action == "reply":
+    if args.action == Action.REPLY:
         return DepartmentReply(actor=actor, summary=args.text)
     return SubmitterInfo(actor=actor, answer=args.text)
 

@@ -66,7 +66,13 @@ def _check_days(value: int, name: str) -> None:
         raise ValueError(f"{name} must not be negative, got {value}")
 
 
-def _halfway(start: datetime, due: datetime) -> datetime:
+def _reminder_at(calendar: WorkingCalendar, start: datetime, working_days: int, lead_days: int) -> datetime:
+    """`lead_days` working days before the due; half-way to it when the deadline is that short (every calendar)."""
+    _check_days(lead_days, "lead_days")
+    if working_days > lead_days:
+        return calendar.due_after(start, working_days - lead_days)
+    start = _utc(start, "start")
+    due = calendar.due_after(start, working_days)
     return start + (due - start) / 2
 
 
@@ -150,10 +156,7 @@ class OmanCalendar:
 
     def reminder_at(self, start: datetime, working_days: int, lead_days: int) -> datetime:
         """`lead_days` working days before the due; half-way to it when the deadline is that short."""
-        _check_days(lead_days, "lead_days")
-        if working_days > lead_days:
-            return self.due_after(start, working_days - lead_days)
-        return _halfway(_utc(start, "start"), self.due_after(start, working_days))
+        return _reminder_at(self, start, working_days, lead_days)
 
     def extend_for_pause(self, deadline: datetime, paused_from: datetime, paused_until: datetime) -> datetime:
         """Moves the deadline one working day later for each working day that closed during the pause."""
@@ -209,10 +212,7 @@ class CompressedCalendar:
 
     def reminder_at(self, start: datetime, working_days: int, lead_days: int) -> datetime:
         """`lead_days` compressed days before the due; half-way to it when the deadline is that short."""
-        _check_days(lead_days, "lead_days")
-        if working_days > lead_days:
-            return self.due_after(start, working_days - lead_days)
-        return _halfway(_utc(start, "start"), self.due_after(start, working_days))
+        return _reminder_at(self, start, working_days, lead_days)
 
     def extend_for_pause(self, deadline: datetime, paused_from: datetime, paused_until: datetime) -> datetime:
         """The deadline moved by the whole paused duration (all time is working time here)."""

@@ -7,7 +7,7 @@ so a refusal carries the same reason whether it comes through the API or an oper
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.kinds import FINAL_STATUSES, Role, Status
+from domain.kinds import FINAL_STATUSES, Kind, Priority, Role, Status
 
 
 class Action(StrEnum):
@@ -104,3 +104,32 @@ def check_action(
     # Level 2 of the policy: once escalated, the reply is the Director General's (or the department's).
     if action == Action.REPLY and role == Role.CS_AGENT and case.escalation_level >= 2 and not old_rules:
         raise ActionRefused("once a case is escalated, the reply is the Director General's or the department's")
+
+
+def status_after(action: Action, *, before_pause: Status | None = None) -> Status:
+    """Where the action leads; the submitter's information leads back to where the case was before the question."""
+    return RULES[action].to_status or before_pause or Status.WITH_DEPARTMENT
+
+
+def check_triage_values(department: str, kind: str | None, priority: str | None, known_departments: list[str]) -> None:
+    """Raise ActionRefused naming every value of a triage that the policy does not know.
+
+    An empty directory (a case begun before the directory travelled with it) refuses no department.
+    """
+    problems = []
+    if known_departments and department not in known_departments:
+        problems.append(f"unknown department {department!r}")
+    if kind and kind not in Kind.__members__.values():
+        problems.append(f"unknown kind {kind!r}")
+    if priority and priority not in Priority.__members__.values():
+        problems.append(f"unknown priority {priority!r}")
+    if problems:
+        raise ActionRefused("; ".join(problems))
+
+
+def check_instruction_values(department: str | None, case: CaseFacts, known_departments: list[str]) -> None:
+    """Raise ActionRefused unless the Director General's instruction goes to a department the policy knows."""
+    if department and known_departments and department not in known_departments:
+        raise ActionRefused(f"unknown department {department!r}")
+    if not (department or case.department):
+        raise ActionRefused("the case has no department yet; name the department to instruct")

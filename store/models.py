@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -68,6 +69,11 @@ class CaseRecord(SQLModel, table=True):
     language: str = Field(default="ar", max_length=2)
     # When the retention workflow erased the submitter's personal data; the case and its numbers stay.
     personal_data_erased_at: datetime | None = _utc_column(nullable=True)
+    # What the ministry last wrote to the submitter, as the workflow keeps it: the question while the case
+    # waits for them, the answer until it is contested, a rejection's reason (the tracking view reads these).
+    question: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    rejection_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class TimelineEntry(SQLModel, table=True):

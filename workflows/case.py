@@ -21,9 +21,18 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import muscat_minute
-    from domain.kinds import FINAL_STATUSES, Kind, Priority, Status
-    from domain.lifecycle import Action, ActionRefused, CaseFacts, check_action
+    from domain.kinds import FINAL_STATUSES, Role, Status
+    from domain.lifecycle import (
+        Action,
+        ActionRefused,
+        CaseFacts,
+        check_action,
+        check_instruction_values,
+        check_triage_values,
+        status_after,
+    )
     from domain.policy import CaseTerms
+    from domain.steps import Addressee, CloseReason, Detail, Recipient, Step
     from workflows.messages import (
         SYSTEM,
         Actor,
@@ -100,9 +109,6 @@ PATCH_CONFIRMED_ROUTE = "triage-that-confirms-the-route"
 OPERATOR_SIGNAL_ACTIONS = frozenset(SIGNAL_NAMES)
 
 ACTION_REFUSED = "ActionRefused"
-RECEIVED_STEP = "received"
-# A triage that keeps the department the case was routed to at intake: the evaluation, with no new message.
-ROUTE_CONFIRMED = "route_confirmed"
 # Marks a step that leaves the status as it was (a reminder, an escalation, a refused signal).
 UNCHANGED = "unchanged"
 
@@ -144,9 +150,11 @@ class CaseState:
     info_due: datetime | None = None
     contest_due: datetime | None = None
     closed_at: datetime | None = None
-    closed_reason: str | None = None
+    closed_reason: CloseReason | None = None
     question: str | None = None
+    # The answer sent to the submitter; none again once contested (a new answer will come).
     answer: str | None = None
+    rejection_reason: str | None = None
     step: int = 0
     # Bumped on every change, so the main loop wakes and re-reads its deadlines.
     revision: int = 0
@@ -253,31 +261,31 @@ class CaseWorkflow:
             "record_case", intake, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
         await self._record_step(
-            RECEIVED_STEP,
+            Step.RECEIVED,
             intake.actor,
             from_status=None,
-            detail={"channel": intake.channel, "policy_version": intake.policy_version},
+            detail={Detail.CHANNEL: intake.channel, Detail.POLICY_VERSION: intake.policy_version},
             notifications=[self._to_submitter("acknowledgement")],
         )
         if intake.department:
             await self._record_step(
-                "routed",
+                Step.ROUTED,
                 SYSTEM,
-                detail={"department": intake.department},
+                detail={Detail.DEPARTMENT: intake.department},
                 notifications=[self._to_department("case_assigned")],
             )
 
     async def _remind_department(self) -> None:
         self._state.department_reminded = True
-        await self._record_step("department_reminded", SYSTEM, notifications=[self._to_department("department_reminder")])
+        await self._record_step(Step.DEPARTMENT_REMINDED, SYSTEM, notifications=[self._to_department("department_reminder")])
 
     async def _escalate_to_director_general(self) -> None:
         self._state.escalation_level = 2
         await self._record_step(
-            "escalated",
+            Step.ESCALATED,
             SYSTEM,
-            detail={"escalation_level": 2, "department_due": self._state.department_due.isoformat()},
-            notifications=[self._to("director_general", "escalation")],
+            detail={Detail.ESCALATION_LEVEL: 2, Detail.DEPARTMENT_DUE: self._state.department_due.isoformat()},
+            notifications=[self._to(Recipient(Addressee.DIRECTOR_GENERAL), "escalation")],
         )
 
     async def _mark_breached(self) -> None:
@@ -285,10 +293,10 @@ class CaseWorkflow:
         state.breached = True
         state.next_director_general_reminder = await self._working_days_after(self._not_before_now(state.answer_due), 1)
         await self._record_step(
-            "breached",
+            Step.BREACHED,
             SYSTEM,
-            detail={"answer_due": state.answer_due.isoformat()},
-            notifications=[self._to("director_general", "breach")],
+            detail={Detail.ANSWER_DUE: state.answer_due.isoformat()},
+            notifications=[self._to(Recipient(Addressee.DIRECTOR_GENERAL), "breach")],
         )
 
     async def _remind_director_general(self) -> None:
@@ -299,10 +307,10 @@ class CaseWorkflow:
         # message for every breached case; each case still records that it was reminded.
         in_digest = workflow.patched(PATCH_DIRECTOR_GENERAL_DIGEST)
         await self._record_step(
-            "director_general_reminded",
+            Step.DIRECTOR_GENERAL_REMINDED,
             SYSTEM,
-            detail={"reminder_at": reminded_for.isoformat(), **({"in_daily_digest": True} if in_digest else {})},
-            notifications=[] if in_digest else [self._to("director_general", "breach_reminder")],
+            detail={Detail.REMINDER_AT: reminded_for.isoformat(), **({Detail.IN_DAILY_DIGEST: True} if in_digest else {})},
+            notifications=[] if in_digest else [self._to(Recipient(Addressee.DIRECTOR_GENERAL), "breach_reminder")],
         )
 
     def _not_before_now(self, due: datetime) -> datetime:
@@ -313,19 +321,20 @@ class CaseWorkflow:
         return due
 
     async def _close_without_submitter_response(self) -> None:
-        await self._close("no_response", SYSTEM, "closure_no_response")
+        await self._close(CloseReason.NO_RESPONSE, SYSTEM, "closure_no_response")
 
     async def _close_and_archive(self) -> None:
-        await self._close("archived", SYSTEM, "closure")
+        await self._close(CloseReason.ARCHIVED, SYSTEM, "closure")
 
-    async def _close(self, reason: str, actor: Actor, template: str) -> None:
+    async def _close(self, reason: CloseReason, actor: Actor, template: str) -> None:
         state = self._state
         from_status = state.status
         state.status = Status.CLOSED
         state.closed_reason = reason
         state.closed_at = workflow.now()
         await self._record_step(
-            "closed", actor, from_status=from_status, detail={"reason": reason}, notifications=[self._to_submitter(template)]
+            Step.CLOSED, actor, from_status=from_status, detail={Detail.REASON: reason},
+            notifications=[self._to_submitter(template)],
         )
 
     # ---------------------------------------------------------------- what people ask of the case
@@ -345,28 +354,29 @@ class CaseWorkflow:
         state.kind = request.kind or state.kind
         state.priority = request.priority or state.priority
         state.department = request.department
-        state.status = Status.WITH_DEPARTMENT
+        state.status = status_after(Action.TRIAGE)
         if kind_or_priority_changed and not state.reopened:
             await self._recompute_department_deadlines()
         await self._record_step(
-            ROUTE_CONFIRMED if confirms_route else Action.TRIAGE,
+            Step.ROUTE_CONFIRMED if confirms_route else Action.TRIAGE,
             request.actor,
             from_status=from_status,
-            detail={"department": state.department, "kind": state.kind, "priority": state.priority},
+            detail={Detail.DEPARTMENT: state.department, Detail.KIND: state.kind, Detail.PRIORITY: state.priority},
             notifications=[] if confirms_route else [self._to_department("case_assigned")],
         )
 
     async def _reject(self, request: RejectRequest) -> None:
         state = self._state
         from_status = state.status
-        state.status = Status.REJECTED
-        state.closed_reason = "rejected"
+        state.status = status_after(Action.REJECT)
+        state.closed_reason = CloseReason.REJECTED
+        state.rejection_reason = request.reason
         state.closed_at = workflow.now()
         await self._record_step(
             Action.REJECT,
             request.actor,
             from_status=from_status,
-            detail={"reason": request.reason},
+            detail={Detail.REASON: request.reason},
             notifications=[self._to_submitter("rejection", reason=request.reason)],
         )
 
@@ -374,7 +384,7 @@ class CaseWorkflow:
         state = self._state
         now = workflow.now()
         state.status_before_pause = state.status
-        state.status = Status.AWAITING_SUBMITTER
+        state.status = status_after(Action.REQUEST_INFO)
         state.paused_since = now
         state.question = request.question
         terms = self._terms()
@@ -383,7 +393,7 @@ class CaseWorkflow:
             Action.REQUEST_INFO,
             request.actor,
             from_status=state.status_before_pause,
-            detail={"question": request.question, "info_due": state.info_due.isoformat()},
+            detail={Detail.QUESTION: request.question, Detail.INFO_DUE: state.info_due.isoformat()},
             notifications=[self._to_submitter("info_request", question=request.question, info_due=state.info_due.isoformat())],
         )
 
@@ -392,41 +402,41 @@ class CaseWorkflow:
         pause = PausePeriod(started=state.paused_since, ended=workflow.now())
         state.pauses.append(pause)
         await self._move_deadlines_past(pause)
-        state.status = state.status_before_pause or Status.WITH_DEPARTMENT
+        state.status = status_after(Action.SUBMITTER_INFO, before_pause=state.status_before_pause)
         state.paused_since = None
         state.info_due = None
         await self._record_step(
             Action.SUBMITTER_INFO,
             request.actor,
             from_status=Status.AWAITING_SUBMITTER,
-            detail={"answer": request.answer, "department_due": state.department_due.isoformat(),
-                    "answer_due": state.answer_due.isoformat()},
+            detail={Detail.ANSWER: request.answer, Detail.DEPARTMENT_DUE: state.department_due.isoformat(),
+                    Detail.ANSWER_DUE: state.answer_due.isoformat()},
             notifications=[self._to_department("info_received")],
         )
 
     async def _reply(self, request: DepartmentReply) -> None:
         state = self._state
         from_status = state.status
-        state.status = Status.REPLIED
+        state.status = status_after(Action.REPLY)
         state.department_replied = True
         await self._record_step(
             Action.REPLY,
             request.actor,
             from_status=from_status,
-            detail={"summary": request.summary},
-            notifications=[self._to("customer_service", "department_replied")],
+            detail={Detail.SUMMARY: request.summary},
+            notifications=[self._to(Recipient(Addressee.CUSTOMER_SERVICE), "department_replied")],
         )
 
     async def _respond(self, request: SubmitterResponse) -> None:
         state = self._state
-        state.status = Status.RESPONDED
+        state.status = status_after(Action.RESPOND)
         state.answer = request.message
         state.contest_due = await self._working_days_after(workflow.now(), self._terms().contest_window_days)
         await self._record_step(
             Action.RESPOND,
             request.actor,
             from_status=Status.REPLIED,
-            detail={"message": request.message, "contest_due": state.contest_due.isoformat()},
+            detail={Detail.MESSAGE: request.message, Detail.CONTEST_DUE: state.contest_due.isoformat()},
             notifications=[self._to_submitter("answer", message=request.message, contest_due=state.contest_due.isoformat())],
         )
 
@@ -434,34 +444,35 @@ class CaseWorkflow:
         state = self._state
         from_status = state.status
         state.department = request.department or state.department
-        state.status = Status.WITH_DEPARTMENT
+        state.status = status_after(Action.INSTRUCT)
         await self._record_step(
             Action.INSTRUCT,
             request.actor,
             from_status=from_status,
-            detail={"department": state.department, "instruction": request.instruction},
+            detail={Detail.DEPARTMENT: state.department, Detail.INSTRUCTION: request.instruction},
             notifications=[self._to_department("instruction", instruction=request.instruction)],
         )
 
     async def _close_on_acceptance(self, request: CloseRequest) -> None:
-        await self._close("accepted", request.actor, "closure")
+        await self._close(CloseReason.ACCEPTED, request.actor, "closure")
 
     async def _reopen_on_contest(self, request: ContestRequest) -> None:
         state = self._state
-        state.status = Status.WITH_DEPARTMENT
+        state.status = status_after(Action.CONTEST)
         state.escalation_level = 2
         state.reopened = True
         state.department_replied = False
         state.breached = False
         state.next_director_general_reminder = None
         state.contest_due = None
+        state.answer = None
         state.answer_due = await self._working_days_after(workflow.now(), self._terms().reopen_answer_days)
         await self._record_step(
             Action.CONTEST,
             request.actor,
             from_status=Status.RESPONDED,
-            detail={"reason": request.reason, "answer_due": state.answer_due.isoformat()},
-            notifications=[self._to("director_general", "reopened"), self._to_department("reopened")],
+            detail={Detail.REASON: request.reason, Detail.ANSWER_DUE: state.answer_due.isoformat()},
+            notifications=[self._to(Recipient(Addressee.DIRECTOR_GENERAL), "reopened"), self._to_department("reopened")],
         )
 
     # ---------------------------------------------------------------- updates, signals, query
@@ -513,41 +524,25 @@ class CaseWorkflow:
                 self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
                 self._check_request(action, request)
             except ApplicationError as refused:
-                await self._record_step("refused", actor, detail={"action": str(action), "reason": refused.message})
+                await self._record_step(Step.REFUSED, actor, detail={Detail.ACTION: str(action), Detail.REASON: refused.message})
                 return
             await self._performers[action](self, dataclasses.replace(request, actor=actor))
 
     def _under_old_rules(self, action: Action, actor: Actor) -> bool:
         """True while replaying a case that ran before customer service lost the reply on escalated cases."""
-        if action != Action.REPLY or actor.role != "cs_agent" or self._state.escalation_level < 2:
+        if action != Action.REPLY or actor.role != Role.CS_AGENT or self._state.escalation_level < 2:
             return False
         return not workflow.patched(PATCH_ESCALATED_REPLY)
 
     def _check_request(self, action: Action, request) -> None:
         """Refuse values the policy does not know (a signal from an operator skips the API's validation)."""
-        if action == Action.INSTRUCT:
-            self._check_instruction(request)
-        if action != Action.TRIAGE:
-            return
-        problems = []
-        codes = self._known_departments(request)
-        if codes and request.department not in codes:
-            problems.append(f"unknown department {request.department!r}")
-        if request.kind and request.kind not in Kind.__members__.values():
-            problems.append(f"unknown kind {request.kind!r}")
-        if request.priority and request.priority not in Priority.__members__.values():
-            problems.append(f"unknown priority {request.priority!r}")
-        if problems:
-            raise ApplicationError("; ".join(problems), type=ACTION_REFUSED, non_retryable=True)
-
-    def _check_instruction(self, request: Instruction) -> None:
-        codes = self._known_departments(request)
-        if request.department and codes and request.department not in codes:
-            raise ApplicationError(f"unknown department {request.department!r}", type=ACTION_REFUSED, non_retryable=True)
-        if not (request.department or self._state.department):
-            raise ApplicationError(
-                "the case has no department yet; name the department to instruct", type=ACTION_REFUSED, non_retryable=True
-            )
+        try:
+            if action == Action.INSTRUCT:
+                check_instruction_values(request.department, self._facts(), self._known_departments(request))
+            elif action == Action.TRIAGE:
+                check_triage_values(request.department, request.kind, request.priority, self._known_departments(request))
+        except ActionRefused as refused:
+            raise ApplicationError(str(refused), type=ACTION_REFUSED, non_retryable=True) from None
 
     def _known_departments(self, request: TriageRequest | Instruction) -> list[str]:
         """The API's view of the directory when it sent the request (a department added since intake
@@ -712,9 +707,13 @@ class CaseWorkflow:
             info_due=state.info_due,
             contest_due=state.contest_due,
             closed_reason=state.closed_reason,
-            question=state.question if state.status == Status.AWAITING_SUBMITTER else None,
+            question=self._open_question(),
             answer=state.answer,
         )
+
+    def _open_question(self) -> str | None:
+        """The question the submitter is asked, while the case waits for their answer."""
+        return self._state.question if self._state.status == Status.AWAITING_SUBMITTER else None
 
     # ---------------------------------------------------------------- helpers
 
@@ -761,7 +760,7 @@ class CaseWorkflow:
 
     async def _record_step(
         self,
-        action: str,
+        action: Action | Step,
         actor: Actor,
         *,
         from_status: str | None = UNCHANGED,
@@ -836,6 +835,9 @@ class CaseWorkflow:
             department_due=state.department_due,
             answer_due=state.answer_due,
             closed_at=state.closed_at,
+            question=self._open_question(),
+            answer=state.answer,
+            rejection_reason=state.rejection_reason,
         )
 
     def _publish_for_operators(self) -> None:
@@ -865,28 +867,29 @@ class CaseWorkflow:
             f"- policy: {self._intake.policy_version}"
         )
 
-    def _to(self, recipient: str, template: str, **context) -> Notification:
+    def _to(self, recipient: Recipient, template: str, **context) -> Notification:
         state = self._state
         return Notification(
-            recipient=recipient,
+            recipient=recipient.address,
             template=template,
             context={
-                "reference": self._intake.reference,
-                "kind": state.kind,
-                "status": str(state.status),
-                "answer_due": state.answer_due.isoformat(),
-                "department_due": state.department_due.isoformat(),
-                "department": state.department or "",
+                Detail.REFERENCE: self._intake.reference,
+                Detail.KIND: state.kind,
+                Detail.STATUS: str(state.status),
+                Detail.ANSWER_DUE: state.answer_due.isoformat(),
+                Detail.DEPARTMENT_DUE: state.department_due.isoformat(),
+                Detail.DEPARTMENT: state.department or "",
                 **context,
             },
         )
 
     def _to_submitter(self, template: str, **context) -> Notification:
-        return self._to("submitter", template, **context)
+        return self._to(Recipient(Addressee.SUBMITTER), template, **context)
 
     def _to_department(self, template: str, **context) -> Notification:
         department = self._state.department
-        return self._to(f"department:{department}" if department else "customer_service", template, **context)
+        recipient = Recipient.of_department(department) if department else Recipient(Addressee.CUSTOMER_SERVICE)
+        return self._to(recipient, template, **context)
 
 
 def initial_search_attributes(intake: CaseIntake) -> TypedSearchAttributes:

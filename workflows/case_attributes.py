@@ -7,6 +7,8 @@ stored in clear in Temporal's visibility store.
 
 from temporalio.common import SearchAttributeKey
 
+from domain.lifecycle import Action
+
 CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 CASE_DEPARTMENT = SearchAttributeKey.for_keyword("CaseDepartment")
@@ -24,9 +26,9 @@ CASE_SEARCH_ATTRIBUTES = (
 DELIVER_FROM_NOW_SIGNAL = "deliver_from_now"
 # The actions an operator may take by signal, to repair a case the API cannot reach (README, "Operators").
 SIGNAL_NAMES = {
-    "triage": "triage_signal",
-    "reply": "reply_signal",
-    "submitter_info": "submitter_info_signal",
+    Action.TRIAGE: "triage_signal",
+    Action.REPLY: "reply_signal",
+    Action.SUBMITTER_INFO: "submitter_info_signal",
 }
 
 # A ready list view per queue, for the Temporal UI's search box or `temporal workflow list --query`.

@@ -169,7 +169,8 @@ class CaseView:
 
 @dataclass
 class Notification:
-    """A message for a person; recipient is `submitter`, `department:<code>`, `director_general` or `customer_service`."""
+    """A message for a person; recipient is a domain.steps.Recipient's address (`submitter`, `department:<code>`,
+    `director_general`, `customer_service`): text, as every history already carries it."""
 
     recipient: str
     template: str
@@ -189,6 +190,10 @@ class CaseSnapshot:
     department_due: datetime
     answer_due: datetime
     closed_at: datetime | None = None
+    # What the submitter was last written, for the record once the workflow has ended (the tracking view).
+    question: str | None = None
+    answer: str | None = None
+    rejection_reason: str | None = None
 
 
 @dataclass

@@ -32,7 +32,8 @@ from api.ratelimit import GuessedCase, RateLimited, TrackingAttempt, TrackingLim
 from api.updates import IdempotencyKey, send_update
 from api.schemas import ContestBody, StrictBody, SubmitterInfoBody, free_text
 from domain.kinds import FINAL_STATUSES, Kind, Status
-from domain.lifecycle import SUBMITTER
+from domain.lifecycle import SUBMITTER, Action
+from domain.steps import CloseReason, Detail, Step
 from store.models import CaseRecord, TimelineEntry
 from store.ratings import Rating
 from workflows.case import CaseWorkflow, workflow_id
@@ -208,55 +209,55 @@ _REFERRED = ("referred", Words(
     ar="تمت إحالة طلبكم إلى الجهة المختصة لدراسته.",
     en="Your case was referred to the competent department for study.",
 ))
-STEP_WORDS: dict[str, tuple[str, Words]] = {
-    "received": ("received", Words(
+STEP_WORDS: dict[Action | Step, tuple[str, Words]] = {
+    Step.RECEIVED: ("received", Words(
         ar="تم استلام طلبكم وتسجيله برقم المرجع.",
         en="Your submission was received and recorded under this reference.",
     )),
-    "routed": _REFERRED,
-    "triage": _REFERRED,
-    "request_info": ("information_requested", Words(
+    Step.ROUTED: _REFERRED,
+    Action.TRIAGE: _REFERRED,
+    Action.REQUEST_INFO: ("information_requested", Words(
         ar="طُلبت منكم معلومات إضافية لمتابعة طلبكم، وتتوقف المدد حتى وصولها.",
         en="More information was requested from you; the deadlines are paused until it arrives.",
     )),
-    "submitter_info": ("information_received", Words(
+    Action.SUBMITTER_INFO: ("information_received", Words(
         ar="تم استلام المعلومات الإضافية منكم، واستُؤنفت دراسة طلبكم.",
         en="Your additional information was received and the study of your case resumed.",
     )),
     # The department's reply itself is internal: only the fact that it came is the submitter's business.
-    "reply": ("answer_in_preparation", Words(
+    Action.REPLY: ("answer_in_preparation", Words(
         ar="أنهت الجهة المختصة دراسة طلبكم، ويجري إعداد الرد عليكم.",
         en="The competent department finished studying your case; the answer to you is being prepared.",
     )),
-    "escalated": ("escalated", Words(
+    Step.ESCALATED: ("escalated", Words(
         ar="رُفع طلبكم إلى المدير العام لمتابعته.",
         en="Your case was raised to the Director General for follow-up.",
     )),
-    "breached": ("late", Words(
+    Step.BREACHED: ("late", Words(
         ar="تأخر الرد عن الموعد المحدد، ويتابع المدير العام طلبكم.",
         en="The answer is later than the policy allows; the Director General is following up your case.",
     )),
-    "respond": ("answered", Words(
+    Action.RESPOND: ("answered", Words(
         ar="أُرسل إليكم الرد على طلبكم، ويمكنكم الاعتراض عليه خلال المدة المحددة.",
         en="The answer to your case was sent to you; you may contest it within the set period.",
     )),
-    "contest": ("reopened", Words(
+    Action.CONTEST: ("reopened", Words(
         ar="اعترضتم على الرد، فأُعيد فتح طلبكم ورُفع إلى المدير العام.",
         en="You contested the answer; your case was reopened and raised to the Director General.",
     )),
-    "reject": ("rejected", Words(
+    Action.REJECT: ("rejected", Words(
         ar="تعذّر قبول طلبكم للسبب المبيّن.",
         en="Your submission could not be accepted, for the reason given.",
     )),
 }
 
-CLOSED_WORDS: dict[str, Words] = {
-    "accepted": Words(ar="أُغلق طلبكم بعد قبولكم الرد.", en="Your case was closed after you accepted the answer."),
-    "archived": Words(
+CLOSED_WORDS: dict[CloseReason, Words] = {
+    CloseReason.ACCEPTED: Words(ar="أُغلق طلبكم بعد قبولكم الرد.", en="Your case was closed after you accepted the answer."),
+    CloseReason.ARCHIVED: Words(
         ar="أُغلق طلبكم وحُفظ بعد انتهاء مدة الاعتراض على الرد.",
         en="Your case was closed and archived after the period to contest the answer ended.",
     ),
-    "no_response": Words(
+    CloseReason.NO_RESPONSE: Words(
         ar="أُغلق طلبكم لعدم وصول المعلومات المطلوبة في المدة المحددة.",
         en="Your case was closed because the requested information did not arrive in time.",
     ),
@@ -264,7 +265,7 @@ CLOSED_WORDS: dict[str, Words] = {
 CLOSED_OTHERWISE = Words(ar="أُغلق طلبكم.", en="Your case was closed.")
 
 # The words the ministry addressed to the submitter, by action: shown with the step.
-NOTE_FIELDS = {"request_info": "question", "respond": "message", "reject": "reason"}
+NOTE_FIELDS = {Action.REQUEST_INFO: Detail.QUESTION, Action.RESPOND: Detail.MESSAGE, Action.REJECT: Detail.REASON}
 
 # While the case has not been answered, the answer's due date matters to the submitter.
 _AWAITING_ANSWER = frozenset({Status.RECEIVED, Status.WITH_DEPARTMENT, Status.AWAITING_SUBMITTER, Status.REPLIED})
@@ -272,8 +273,8 @@ _AWAITING_ANSWER = frozenset({Status.RECEIVED, Status.WITH_DEPARTMENT, Status.AW
 
 def _step(entry: TimelineEntry) -> TrackingStep | None:
     detail = entry.detail or {}
-    if entry.action == "closed":
-        words = CLOSED_WORDS.get(detail.get("reason"), CLOSED_OTHERWISE)
+    if entry.action == Step.CLOSED:
+        words = CLOSED_WORDS.get(detail.get(Detail.REASON), CLOSED_OTHERWISE)
         return TrackingStep(at=entry.at, step="closed", text=words)
     if entry.action not in STEP_WORDS:
         return None
@@ -284,19 +285,8 @@ def _step(entry: TimelineEntry) -> TrackingStep | None:
 
 def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[TimelineEntry], rated: bool) -> TrackingView:
     current = Status(view.status if view else record.status)
-    question = answer = rejection_reason = None
-    for entry in timeline:
-        detail = entry.detail or {}
-        if entry.action == "request_info":
-            question = detail.get("question")
-        elif entry.action == "submitter_info":
-            question = None
-        elif entry.action == "respond":
-            answer = detail.get("message")
-        elif entry.action == "contest":
-            answer = None  # contested: a new answer will come
-        elif entry.action == "reject":
-            rejection_reason = detail.get("reason")
+    # The words the submitter was last written, as the case keeps them: its workflow while it runs, its row after.
+    question, answer = (view.question, view.answer) if view else (record.question, record.answer)
     steps = [step for step in map(_step, timeline) if step is not None]
     return TrackingView(
         reference=record.reference,
@@ -309,7 +299,7 @@ def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[Tim
         info_due=view.info_due if view and current == Status.AWAITING_SUBMITTER else None,
         answer=answer if current in {Status.RESPONDED, Status.CLOSED} else None,
         contest_due=view.contest_due if view and current == Status.RESPONDED else None,
-        rejection_reason=rejection_reason if current == Status.REJECTED else None,
+        rejection_reason=record.rejection_reason if current == Status.REJECTED else None,
         closed_at=record.closed_at if current in FINAL_STATUSES else None,
         can_answer=current == Status.AWAITING_SUBMITTER,
         can_contest=current == Status.RESPONDED,
@@ -352,10 +342,10 @@ def _submitter() -> Actor:
 def example_view() -> dict[str, Any]:
     """For the OpenAPI document: a complaint being studied, after one question its submitter answered."""
     steps = [
-        ("2026-03-01T05:12:40Z", "received", None),
-        ("2026-03-01T06:02:11Z", "triage", None),
-        ("2026-03-02T04:50:00Z", "request_info", "At which office did you apply, and on what date?"),
-        ("2026-03-02T09:15:31Z", "submitter_info", None),
+        ("2026-03-01T05:12:40Z", Step.RECEIVED, None),
+        ("2026-03-01T06:02:11Z", Action.TRIAGE, None),
+        ("2026-03-02T04:50:00Z", Action.REQUEST_INFO, "At which office did you apply, and on what date?"),
+        ("2026-03-02T09:15:31Z", Action.SUBMITTER_INFO, None),
     ]
     return {
         "reference": "C-2026-000123",

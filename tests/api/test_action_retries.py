@@ -12,9 +12,12 @@ from temporalio.client import RPCTimeoutOrCancelledError, WorkflowExecutionStatu
 
 from api import updates
 from api.app import create_app
+from api.errors import ApiError
+from api.schemas import TriageBody
 from tests.conftest import running_workers, services_for
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 from workflows.case import CaseWorkflow, workflow_id
+from workflows.messages import Actor, TriageRequest
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -128,3 +131,24 @@ async def test_a_submission_whose_start_had_no_answer_says_so_and_its_retry_gets
         return actions(await read_case(api, keys.auditor, reference), "received")
 
     assert len(await eventually(received)) == 1
+
+
+async def test_an_action_on_a_finished_case_is_case_closed_and_on_no_case_not_found(api, keys, temporal_client, services):
+    """Temporal answers both with the same NOT_FOUND; the workflow's own status tells them apart."""
+    case = await submit(api, keys.channel)
+    rejected = await api.post(f"/v1/cases/{case['reference']}/reject", json={"reason": "duplicate"},
+                              headers=bearer(keys.cs_agent))
+    assert rejected.status_code == 200
+    await temporal_client.get_workflow_handle(workflow_id(case["reference"])).result()
+    request = TriageRequest(Actor(role="cs_agent"), "HR")
+    body = TriageBody(department="HR")
+
+    with pytest.raises(ApiError) as closed:
+        await updates.send_update(services, case["reference"], CaseWorkflow.triage, request, body=body,
+                                  idempotency_key=None)
+    with pytest.raises(ApiError) as missing:
+        await updates.send_update(services, "C-1999-999999", CaseWorkflow.triage, request, body=body,
+                                  idempotency_key=None)
+
+    assert (closed.value.status, closed.value.code) == (409, "case_closed")
+    assert (missing.value.status, missing.value.code) == (404, "not_found")

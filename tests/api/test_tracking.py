@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import select, update
 
 from api.app import create_app
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter, GuessedCase, GuessingAddress, RateLimited, TrackingLimiter
+from store.models import CaseRecord, TimelineEntry
 from store.ratings import Rating
 from tests.conftest import DEPARTMENT
 from tests.helpers import bearer, complaint, eventually, read_case, submit
@@ -406,3 +407,33 @@ async def test_a_closed_case_is_rated_once(api, track, keys, database):
         stored = (await session.exec(select(Rating).where(Rating.reference == reference))).all()
     assert [(row.score, row.comment) for row in stored] == [(4, "Quick and clear.")]
     assert not (await view(track, reference, tracking_code))["can_rate"]
+
+
+async def test_the_case_row_keeps_the_words_last_written_to_the_submitter(api, track, keys, database):
+    """What the view shows once the workflow has ended is the case's own record, not a search of its timeline."""
+    reference, tracking_code = await new_case(api, keys)
+
+    async def words() -> tuple:
+        async with database.session() as session:
+            record = await session.get(CaseRecord, reference)
+            await session.refresh(record)
+            return record.question, record.answer, record.rejection_reason
+
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    await act(api, keys.department, reference, "request-info", {"question": "Your file number?"})
+    assert await words() == ("Your file number?", None, None)
+    await track.post(f"/v1/track/{reference}/info", json={"answer": "F-2291"}, headers=code(tracking_code))
+    assert await words() == (None, None, None)
+    await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
+    await act(api, keys.cs_agent, reference, "respond", {"message": "It is done."})
+    assert await words() == (None, "It is done.", None)
+    await track.post(f"/v1/track/{reference}/contest", json={"reason": "It is not done."}, headers=code(tracking_code))
+    assert await words() == (None, None, None)
+
+    rejected, rejected_code = await new_case(api, keys)
+    await act(api, keys.cs_agent, rejected, "reject", {"reason": "A duplicate of C-2026-000001."})
+    async with database.transaction() as session:
+        # The view reads the row: a timeline that says otherwise does not change what it shows.
+        await session.exec(update(TimelineEntry).where(TimelineEntry.reference == rejected, TimelineEntry.action == "reject")
+                           .values(detail={"reason": "not what the case keeps"}))
+    assert (await view(track, rejected, rejected_code))["rejection_reason"] == "A duplicate of C-2026-000001."

@@ -10,6 +10,9 @@ from domain.lifecycle import (
     ActionRefused,
     CaseFacts,
     check_action,
+    check_instruction_values,
+    check_triage_values,
+    status_after,
 )
 
 
@@ -78,3 +81,40 @@ def test_no_action_leaves_a_final_state():
         for final in (Status.CLOSED, Status.REJECTED):
             with pytest.raises(ActionRefused):
                 check_action(action, case(final), Role.CS_AGENT, None)
+
+
+@pytest.mark.parametrize(
+    ("action", "after"),
+    [
+        (Action.TRIAGE, Status.WITH_DEPARTMENT),
+        (Action.REJECT, Status.REJECTED),
+        (Action.REQUEST_INFO, Status.AWAITING_SUBMITTER),
+        (Action.REPLY, Status.REPLIED),
+        (Action.RESPOND, Status.RESPONDED),
+        (Action.CLOSE, Status.CLOSED),
+        (Action.CONTEST, Status.WITH_DEPARTMENT),
+        (Action.INSTRUCT, Status.WITH_DEPARTMENT),
+    ],
+)
+def test_each_action_leads_where_the_table_says(action, after):
+    assert status_after(action) == after
+
+
+def test_the_submitters_information_leads_back_to_where_the_question_was_asked():
+    assert status_after(Action.SUBMITTER_INFO, before_pause=Status.RECEIVED) == Status.RECEIVED
+    assert status_after(Action.SUBMITTER_INFO) == Status.WITH_DEPARTMENT
+
+
+def test_a_triage_names_every_value_the_policy_does_not_know():
+    with pytest.raises(ActionRefused, match="unknown department 'X'; unknown kind 'rumour'; unknown priority 'urgent'"):
+        check_triage_values("X", "rumour", "urgent", ["HR"])
+    check_triage_values("HR", "report", "high", ["HR"])
+    check_triage_values("NEW", None, None, [])  # no directory came with the case: every department counts
+
+
+def test_an_instruction_goes_to_a_known_department_or_the_cases_own():
+    with pytest.raises(ActionRefused, match="unknown department 'X'"):
+        check_instruction_values("X", case(Status.WITH_DEPARTMENT, level=2), ["HR"])
+    with pytest.raises(ActionRefused, match="no department yet"):
+        check_instruction_values(None, case(Status.RECEIVED, department=None, level=2), ["HR"])
+    check_instruction_values(None, case(Status.WITH_DEPARTMENT, level=2), ["HR"])

@@ -1,0 +1,136 @@
+"""The policy's words for what happens to a case: its timeline's steps and their details, why it closed,
+whom a message is for, and how far a message got.
+
+The values are the ones already written in every history, timeline row and outbox row: these enums
+name them, they do not change them. Pure standard library: workflow code imports this module.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Step(StrEnum):
+    """A timeline entry that is not a person's action (those are domain.lifecycle.Action, by the same value)."""
+
+    RECEIVED = "received"
+    ROUTED = "routed"
+    # A triage that keeps the department the case was routed to at intake: the evaluation, with no new message.
+    ROUTE_CONFIRMED = "route_confirmed"
+    DEPARTMENT_REMINDED = "department_reminded"
+    ESCALATED = "escalated"
+    BREACHED = "breached"
+    DIRECTOR_GENERAL_REMINDED = "director_general_reminded"
+    CLOSED = "closed"
+    # A signal whose action the case did not take, with why.
+    REFUSED = "refused"
+    # A message that could not be delivered after its retries (written by the sender, not the workflow).
+    DELIVERY_FAILED = "delivery_failed"
+
+
+class CloseReason(StrEnum):
+    """Why a case ended (the case's `closed_reason`; a closed step's `reason`)."""
+
+    ACCEPTED = "accepted"
+    ARCHIVED = "archived"
+    NO_RESPONSE = "no_response"
+    REJECTED = "rejected"
+
+
+class Detail(StrEnum):
+    """The keys of a timeline entry's details and of a message's context."""
+
+    REFERENCE = "reference"
+    STATUS = "status"
+    CHANNEL = "channel"
+    POLICY_VERSION = "policy_version"
+    DEPARTMENT = "department"
+    KIND = "kind"
+    PRIORITY = "priority"
+    ESCALATION_LEVEL = "escalation_level"
+    DEPARTMENT_DUE = "department_due"
+    ANSWER_DUE = "answer_due"
+    INFO_DUE = "info_due"
+    CONTEST_DUE = "contest_due"
+    REMINDER_AT = "reminder_at"
+    IN_DAILY_DIGEST = "in_daily_digest"
+    ACTION = "action"
+    TEMPLATE = "template"
+    RECIPIENT = "recipient"
+    # What people wrote: erased with the personal data (activities/retention.py).
+    REASON = "reason"
+    QUESTION = "question"
+    ANSWER = "answer"
+    SUMMARY = "summary"
+    MESSAGE = "message"
+    INSTRUCTION = "instruction"
+
+
+class Addressee(StrEnum):
+    """Who a message is for."""
+
+    SUBMITTER = "submitter"
+    DEPARTMENT = "department"
+    DIRECTOR_GENERAL = "director_general"
+    CUSTOMER_SERVICE = "customer_service"
+
+
+_DEPARTMENT_PREFIX = f"{Addressee.DEPARTMENT}:"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom a message is for, and which department when it is for one.
+
+    On the wire (Notification.recipient, in every workflow history) and in the outbox it stays the
+    text it always was, `department:<code>` or the addressee's name: `address` writes it and `parse`
+    is the one place that reads it back.
+    """
+
+    who: Addressee
+    department: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.who == Addressee.DEPARTMENT) != bool(self.department):
+            raise ValueError(f"a message to {self.who} names a department only when it is for one")
+
+    @classmethod
+    def of_department(cls, code: str) -> "Recipient":
+        return cls(Addressee.DEPARTMENT, code)
+
+    @property
+    def address(self) -> str:
+        return f"{_DEPARTMENT_PREFIX}{self.department}" if self.who == Addressee.DEPARTMENT else str(self.who)
+
+    @classmethod
+    def parse(cls, address: str) -> "Recipient":
+        """The recipient an address names; ValueError for text that names none."""
+        if address.startswith(_DEPARTMENT_PREFIX):
+            return cls.of_department(address[len(_DEPARTMENT_PREFIX):])
+        return cls(Addressee(address))
+
+
+class MessageState(StrEnum):
+    """How far a message (an outbox row) got."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    # Some transport failed after the retries.
+    FAILED = "failed"
+    # The recipient has no address on any transport configured.
+    NO_CONTACT = "no_contact"
+
+
+# A message in one of these states is settled: delivery never takes it up again.
+SETTLED_MESSAGES = frozenset({MessageState.SENT, MessageState.FAILED, MessageState.NO_CONTACT})
+
+
+class DeliveryState(StrEnum):
+    """How far one message on one transport (a delivery row) got."""
+
+    PENDING = "pending"
+    # Claimed by an attempt of the sender, until its lease ends.
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    # The transport refused it for good (a permanent failure): never tried again.
+    REFUSED = "refused"
