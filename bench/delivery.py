@@ -53,9 +53,8 @@ from core.embedded import (  # noqa: E402
 from core.mailsink import MailFolder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.temporal import connect_when_ready  # noqa: E402
-from domain.calendar import calendar_for  # noqa: E402
+from core.timekeeping import timekeeping  # noqa: E402
 from domain.kinds import Channel, Role  # noqa: E402
-from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import upgrade_to_head  # noqa: E402
 from store.models import Delivery, OutboxMessage  # noqa: E402
@@ -328,9 +327,7 @@ async def run(args: argparse.Namespace) -> None:
         await polling(sender_log, 0)
         settings = Settings(**own)
         database = Database(postgres.url)
-        policy = load_policy(settings.policy_path)
-        services = Services(settings, database, await connect_when_ready(settings), policy,
-                            calendar_for(policy, settings.working_day_seconds))
+        services = Services(settings, database, await connect_when_ready(settings), timekeeping(settings))
         _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None, channels=list(Channel))
         app = create_app(services=services)
         app.state.intake_limiter.max_failures = 1_000_000  # the benchmark is one key submitting fast, on purpose

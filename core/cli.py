@@ -52,12 +52,12 @@ def _migrate(_: argparse.Namespace) -> None:
     settings = get_settings()
     settings.resolved_database_url()  # before Alembic is imported, which logs as it loads
     from core.temporal import connect_when_ready, ensure_search_attributes
-    from domain.policy import load_policy
+    from core.timekeeping import timekeeping
     from store.migrate import seed_departments, upgrade_to_head
 
     upgrade_to_head(settings.resolved_database_url())
     print("database schema is up to date")
-    seeded = seed_departments(settings.resolved_database_url(), load_policy(settings.policy_path).departments)
+    seeded = seed_departments(settings.resolved_database_url(), timekeeping(settings).policy.departments)
     print(f"departments added from the policy: {', '.join(seeded) if seeded else 'none missing'}")
     added = asyncio.run(_register_search_attributes(settings, connect_when_ready, ensure_search_attributes))
     print(f"search attributes registered: {', '.join(added) if added else 'all present'}")

@@ -27,9 +27,8 @@ from core.embedded import (
 )
 from core.settings import Settings
 from core.temporal import connect_when_ready
-from domain.calendar import calendar_for
+from core.timekeeping import policy_at, timekeeping
 from domain.kinds import Channel, Role
-from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
 from tests.closing import stop_every_running_case
@@ -60,7 +59,7 @@ def servers() -> Iterator[RunningServers]:
     try:
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
-        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
+        seed_departments(postgres.url, policy_at(REPO / "policy.toml").departments)
         temporal_process = start_in_background(temporal, data_dir / "temporal.log")
         yield RunningServers(postgres.url, temporal.address, data_dir)
     finally:
@@ -196,13 +195,11 @@ def services(settings: Settings, database: Database, temporal_client) -> Service
 
 
 def services_for(settings: Settings, database: Database, temporal_client) -> Services:
-    policy = load_policy(settings.policy_path)
     return Services(
         settings=settings,
         database=database,
         temporal=temporal_client,
-        policy=policy,
-        calendar=calendar_for(policy, settings.working_day_seconds),
+        timekeeping=timekeeping(settings),
     )
 
 

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities.retention import ERASED, PersonalDataRetention, retention_activities
 from core.retention_schedule import ScheduleChange, ensure_retention_schedule
-from domain.policy import load_policy
+from core.timekeeping import timekeeping
 from store.models import CaseRecord, IntakeRequest, OutboxMessage, TimelineEntry
 from store.ratings import Rating
 from workflows.retention import RetentionWorkflow
@@ -186,7 +186,7 @@ def assert_erased(before: dict, after: dict, timeline_erased) -> None:
 
 @pytest.fixture
 def policy(settings):
-    return load_policy(settings.policy_path)
+    return timekeeping(settings).policy
 
 
 @pytest.fixture
