@@ -208,7 +208,7 @@ def test_app_services_are_configured_for_the_cluster(services):
         env = environment(services[name])
         for required in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COMPLAINTS_TASK_QUEUE", "COMPLAINTS_POLICY"):
             assert required in env, f"{name} does not get {required}"
-        url = re.fullmatch(r"postgresql://(\w+):(\$\{\w+:-[^}]*\})@([\w-]+):5432/(\w+)", env["DATABASE_URL"])
+        url = re.fullmatch(r"postgresql://(\w+):(\$\{\w+:\?[^}]*\})@([\w-]+):5432/(\w+)", env["DATABASE_URL"])
         assert url, f"{name}: DATABASE_URL is not a postgresql:// URL to a compose service: {env['DATABASE_URL']}"
         user, password, host, database = url.groups()
         assert host == "app-db"
@@ -242,14 +242,25 @@ def test_third_party_images_get_their_documented_variables(services):
     assert set(environment(services["temporal-schema"])) <= {"SQL_PASSWORD", "SQL_USER", "SQL_HOST", "SQL_PORT"}
 
 
-def test_each_password_is_one_variable_with_an_obvious_default(services):
+def test_each_password_is_one_variable_that_must_be_set(services):
     temporal_db = environment(services["temporal-db"])["POSTGRES_PASSWORD"]
     assert temporal_db == environment(services["temporal"])["POSTGRES_PWD"]
     assert temporal_db == environment(services["temporal-schema"])["SQL_PASSWORD"]
     for name, service in services.items():
         for key, value in environment(service).items():
-            if key.endswith(("PASSWORD", "PWD")):
-                assert re.fullmatch(r"\$\{\w+:-change-me\}", value), f"{name}.{key} is not ${{VAR:-change-me}}"
+            if key.endswith(("PASSWORD", "PWD")) and key != "COMPLAINTS_SMTP_PASSWORD":
+                assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), f"{name}.{key} is not ${{VAR:?message}}"
+
+
+def test_the_app_runs_in_production_and_refuses_default_secrets(compose_text, services):
+    assert ":-change-me}" not in compose_text, "a secret still defaults to change-me"
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert env["COMPLAINTS_ENV"] == "production"
+        for secret in ("COMPLAINTS_SECRET_KEY", "COMPLAINTS_CODEC_KEYS"):
+            assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", env[secret]), f"{name}.{secret} must be set, not defaulted"
+        # Needed only with a user name; the app itself refuses a user name without it (core/settings.py).
+        assert env["COMPLAINTS_SMTP_PASSWORD"] == "${COMPLAINTS_SMTP_PASSWORD:-}"
 
 
 def test_start_order(services):
