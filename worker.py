@@ -9,8 +9,8 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
-from activities.digest import DigestActivities
 from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
+from activities.digest import DigestActivities
 from activities.retention import retention_activities
 from core.director_general_digest import ensure_director_general_digest
 from core.retention_schedule import ensure_retention_schedule

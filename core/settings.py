@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 OWNER_ONLY_FOLDER = 0o700
 OWNER_ONLY_FILE = 0o600
 
@@ -49,7 +48,8 @@ class NotConfigured(RuntimeError):
 
 
 def _project_folder() -> Path | None:
-    """The clone this code runs from (an editable install, as `make install` makes), else None (an installed package)."""
+    """The clone this code runs from (an editable install, as `make install` makes), else None (an installed
+    package)."""
     folder = Path(__file__).resolve().parent.parent
     return folder if (folder / "pyproject.toml").is_file() and (folder / "policy.toml").is_file() else None
 
@@ -172,7 +172,8 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = Field(
         default=None, alias="COMPLAINTS_SMTP_CA_FILE", description="Extra CA certificate trusted for STARTTLS."
     )
-    sms_url: str | None = Field(default=None, alias="COMPLAINTS_SMS_URL", description="The SMS gateway's HTTP endpoint.")
+    sms_url: str | None = Field(default=None, alias="COMPLAINTS_SMS_URL",
+                                description="The SMS gateway's HTTP endpoint.")
     sms_username: str | None = Field(default=None, alias="COMPLAINTS_SMS_USERNAME")
     sms_password: SecretStr | None = Field(default=None, alias="COMPLAINTS_SMS_PASSWORD")
     sms_body_template: str = Field(

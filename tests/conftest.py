@@ -124,14 +124,17 @@ async def temporal_client(settings: Settings):
 
 @pytest.fixture(scope="session")
 async def worker(temporal_client, settings: Settings, database: Database) -> AsyncIterator[None]:
-    """The case worker and the sender for the session, built exactly as `complaints worker` and `complaints delivery` build them."""
+    """The case worker and the sender for the session, built exactly as `complaints worker` and
+    `complaints delivery` build them."""
     async with running_workers(temporal_client, settings, database):
         yield
 
 
 @contextlib.asynccontextmanager
-async def running_workers(temporal_client, settings: Settings, database: Database, **worker_options) -> AsyncIterator[None]:
-    """The case worker (with `worker_options`, e.g. a patch activation callback) and the sender, until the block ends."""
+async def running_workers(temporal_client, settings: Settings, database: Database,
+                          **worker_options) -> AsyncIterator[None]:
+    """The case worker (with `worker_options`, e.g. a patch activation callback) and the sender, until the block
+    ends."""
     workers = [build_worker(temporal_client, settings, database, **worker_options),
                build_delivery_worker(temporal_client, settings, database)]
     tasks = [asyncio.create_task(running.run()) for running in workers]
@@ -151,7 +154,8 @@ CALM_WORKING_DAY_SECONDS = 3600.0
 
 @pytest.fixture(scope="session")
 def calm_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"task_queue": "complaints-test-calm", "working_day_seconds": CALM_WORKING_DAY_SECONDS})
+    return settings.model_copy(update={"task_queue": "complaints-test-calm",
+                                       "working_day_seconds": CALM_WORKING_DAY_SECONDS})
 
 
 @pytest.fixture(scope="session")

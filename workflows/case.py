@@ -24,6 +24,19 @@ with workflow.unsafe.imports_passed_through():
     from domain.kinds import FINAL_STATUSES, Kind, Priority, Status
     from domain.lifecycle import Action, ActionRefused, CaseFacts, check_action
     from domain.policy import CaseTerms
+    from workflows.case_attributes import (
+        ANSWER_DUE,
+        BREACHED,
+        CASE_CHANNEL,
+        CASE_DEPARTMENT,
+        CASE_KIND,
+        CASE_PRIORITY,
+        CASE_STATUS,
+        DELIVER_FROM_NOW_SIGNAL,
+        DEPARTMENT_DUE,
+        ESCALATION_LEVEL,
+        SIGNAL_NAMES,
+    )
     from workflows.messages import (
         SYSTEM,
         Actor,
@@ -52,19 +65,6 @@ with workflow.unsafe.imports_passed_through():
         WorkingDaysResult,
         message_key,
         operator_for,
-    )
-    from workflows.case_attributes import (
-        ANSWER_DUE,
-        BREACHED,
-        CASE_CHANNEL,
-        CASE_DEPARTMENT,
-        CASE_KIND,
-        CASE_PRIORITY,
-        CASE_STATUS,
-        DELIVER_FROM_NOW_SIGNAL,
-        DEPARTMENT_DUE,
-        ESCALATION_LEVEL,
-        SIGNAL_NAMES,
     )
 
 # The store and the calendar live behind these activities; a database outage is waited out, not failed.
@@ -241,7 +241,8 @@ class CaseWorkflow:
             candidates.append(Deadline("answer due", state.answer_due, self._mark_breached))
         elif state.next_director_general_reminder is not None:
             candidates.append(
-                Deadline("director general reminder", state.next_director_general_reminder, self._remind_director_general)
+                Deadline("director general reminder", state.next_director_general_reminder,
+                         self._remind_director_general)
             )
         return min(candidates, key=lambda candidate: candidate.due, default=None)
 
@@ -269,7 +270,8 @@ class CaseWorkflow:
 
     async def _remind_department(self) -> None:
         self._state.department_reminded = True
-        await self._record_step("department_reminded", SYSTEM, notifications=[self._to_department("department_reminder")])
+        await self._record_step("department_reminded", SYSTEM,
+                                notifications=[self._to_department("department_reminder")])
 
     async def _escalate_to_director_general(self) -> None:
         self._state.escalation_level = 2
@@ -325,7 +327,8 @@ class CaseWorkflow:
         state.closed_reason = reason
         state.closed_at = workflow.now()
         await self._record_step(
-            "closed", actor, from_status=from_status, detail={"reason": reason}, notifications=[self._to_submitter(template)]
+            "closed", actor, from_status=from_status, detail={"reason": reason},
+            notifications=[self._to_submitter(template)]
         )
 
     # ---------------------------------------------------------------- what people ask of the case
@@ -384,7 +387,8 @@ class CaseWorkflow:
             request.actor,
             from_status=state.status_before_pause,
             detail={"question": request.question, "info_due": state.info_due.isoformat()},
-            notifications=[self._to_submitter("info_request", question=request.question, info_due=state.info_due.isoformat())],
+            notifications=[self._to_submitter("info_request", question=request.question,
+                                              info_due=state.info_due.isoformat())],
         )
 
     async def _receive_submitter_info(self, request: SubmitterInfo) -> None:
@@ -427,7 +431,8 @@ class CaseWorkflow:
             request.actor,
             from_status=Status.REPLIED,
             detail={"message": request.message, "contest_due": state.contest_due.isoformat()},
-            notifications=[self._to_submitter("answer", message=request.message, contest_due=state.contest_due.isoformat())],
+            notifications=[self._to_submitter("answer", message=request.message,
+                                              contest_due=state.contest_due.isoformat())],
         )
 
     async def _instruct(self, request: Instruction) -> None:
@@ -507,7 +512,8 @@ class CaseWorkflow:
             try:
                 if operator and action not in OPERATOR_SIGNAL_ACTIONS:
                     raise ApplicationError(
-                        f"a signal may only {', '.join(sorted(OPERATOR_SIGNAL_ACTIONS))}; {action} goes through the API",
+                        f"a signal may only {', '.join(sorted(OPERATOR_SIGNAL_ACTIONS))}; "
+                        f"{action} goes through the API",
                         type=ACTION_REFUSED, non_retryable=True,
                     )
                 self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
@@ -543,10 +549,12 @@ class CaseWorkflow:
     def _check_instruction(self, request: Instruction) -> None:
         codes = self._known_departments(request)
         if request.department and codes and request.department not in codes:
-            raise ApplicationError(f"unknown department {request.department!r}", type=ACTION_REFUSED, non_retryable=True)
+            raise ApplicationError(f"unknown department {request.department!r}", type=ACTION_REFUSED,
+                                   non_retryable=True)
         if not (request.department or self._state.department):
             raise ApplicationError(
-                "the case has no department yet; name the department to instruct", type=ACTION_REFUSED, non_retryable=True
+                "the case has no department yet; name the department to instruct", type=ACTION_REFUSED,
+                non_retryable=True
             )
 
     def _known_departments(self, request: TriageRequest | Instruction) -> list[str]:
@@ -742,7 +750,8 @@ class CaseWorkflow:
         state = self._state
         moved: PauseExtensionResult = await workflow.execute_local_activity(
             "extend_for_pause",
-            PauseExtension([state.department_due, state.answer_due, state.department_reminder], pause.started, pause.ended),
+            PauseExtension([state.department_due, state.answer_due, state.department_reminder],
+                           pause.started, pause.ended),
             result_type=PauseExtensionResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,

@@ -169,7 +169,8 @@ class CaseView:
 
 @dataclass
 class Notification:
-    """A message for a person; recipient is `submitter`, `department:<code>`, `director_general` or `customer_service`."""
+    """A message for a person; recipient is `submitter`, `department:<code>`, `director_general` or
+    `customer_service`."""
 
     recipient: str
     template: str

@@ -29,8 +29,8 @@ from api.deps import Services, ServicesDep
 from api.errors import ApiError, ErrorResponse
 from api.public_limit import limit_public_requests
 from api.ratelimit import GuessedCase, RateLimited, TrackingAttempt, TrackingLimiter
-from api.updates import IdempotencyKey, send_update
 from api.schemas import ContestBody, StrictBody, SubmitterInfoBody, free_text
+from api.updates import IdempotencyKey, send_update
 from domain.kinds import FINAL_STATUSES, Kind, Status
 from domain.lifecycle import SUBMITTER
 from store.models import CaseRecord, TimelineEntry
@@ -282,7 +282,8 @@ def _step(entry: TimelineEntry) -> TrackingStep | None:
     return TrackingStep(at=entry.at, step=code, text=words, note=detail.get(note_field) if note_field else None)
 
 
-def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[TimelineEntry], rated: bool) -> TrackingView:
+def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[TimelineEntry],
+                   rated: bool) -> TrackingView:
     current = Status(view.status if view else record.status)
     question = answer = rejection_reason = None
     for entry in timeline:
@@ -392,7 +393,8 @@ async def answer_question(
     idempotency_key: IdempotencyKey = None,
 ) -> TrackingView:
     """Answer the ministry's request for information; the case's clocks resume."""
-    view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), body.answer),
+    view = await send_update(services, case.reference, CaseWorkflow.submitter_info,
+                             SubmitterInfo(_submitter(), body.answer),
                              body=body, idempotency_key=idempotency_key)
     return await tracking_view_of(services, case.reference, view)
 

@@ -1,4 +1,5 @@
-"""An action or a submission whose answer was lost can be retried: the retry gets the first outcome, never a second step.
+"""An action or a submission whose answer was lost can be retried: the retry gets the first outcome, never a
+second step.
 
 An error answer means the action did not happen, or says that it may have (503 outcome_unknown)
 and gives the Idempotency-Key to retry with.

@@ -9,8 +9,8 @@ from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus
 
 from store.models import CaseRecord, DepartmentEntry, TimelineEntry
-from workflows.case import CaseWorkflow
 from tests.helpers import bearer, complaint, eventually, read_case, submit
+from workflows.case import CaseWorkflow
 
 
 async def test_a_complaint_becomes_a_case_with_a_running_workflow(api, keys, temporal_client):

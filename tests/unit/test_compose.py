@@ -105,14 +105,16 @@ def test_app_services_are_configured_for_the_cluster(services):
     app_db = services["app-db"]
     for name in APP_SERVICES:
         env = environment(services[name])
-        for required in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COMPLAINTS_TASK_QUEUE", "COMPLAINTS_POLICY"):
+        for required in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COMPLAINTS_TASK_QUEUE",
+                         "COMPLAINTS_POLICY"):
             assert required in env, f"{name} does not get {required}"
         url = re.fullmatch(r"postgresql://(\w+):(\$\{\w+:\?[^}]*\})@([\w-]+):5432/(\w+)", env["DATABASE_URL"])
         assert url, f"{name}: DATABASE_URL is not a postgresql:// URL to a compose service: {env['DATABASE_URL']}"
         user, password, host, database = url.groups()
         assert host == "app-db"
         db_env = environment(app_db)
-        assert (user, password, database) == (db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"], db_env["POSTGRES_DB"])
+        assert (user, password, database) == (db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"],
+                                              db_env["POSTGRES_DB"])
         host, _, port = env["TEMPORAL_ADDRESS"].partition(":")
         assert host in services and services[host]["image"].startswith("temporalio/server:") and port == "7233"
 

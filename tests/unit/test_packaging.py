@@ -21,7 +21,8 @@ def _shipped(path: str) -> bool:
 def test_every_package_data_pattern_names_files_that_exist():
     for package, patterns in SETUPTOOLS["package-data"].items():
         for pattern in patterns:
-            assert list((REPO / package).glob(pattern)), f"pyproject.toml ships {package}/{pattern}, which matches nothing"
+            assert list((REPO / package).glob(pattern)), (
+                f"pyproject.toml ships {package}/{pattern}, which matches nothing")
 
 
 def test_every_file_read_at_run_time_is_shipped():
