@@ -25,7 +25,9 @@ browser:
 dev: install
 	$(BIN)/complaints dev
 
+# The linter first: it takes a second, the suite minutes.
 test: install browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # The domain's unit tests alone: no servers, a few seconds.

@@ -9,15 +9,14 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
-from activities.digest import DigestActivities
 from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
+from activities.digest import DigestActivities
 from activities.retention import retention_activities
 from core.director_general_digest import ensure_director_general_digest
 from core.retention_schedule import ensure_retention_schedule
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
-from domain.calendar import calendar_for
-from domain.policy import load_policy
+from core.timekeeping import timekeeping
 from store.db import Database
 from workflows.case import CaseWorkflow, delivery_task_queue
 from workflows.digest import DirectorGeneralDigestWorkflow
@@ -40,9 +39,8 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
                  case_store: CaseStore | None = None, **worker_options) -> Worker:
     """A worker with every workflow and activity of a case; tests build theirs the same way (and may add options,
     or a case store that fails on cue)."""
-    policy = load_policy(settings.policy_path)
+    policy, calendar = timekeeping(settings).policy, timekeeping(settings).calendar
     store = case_store or CaseStore(database)
-    calendar = calendar_for(policy, settings.working_day_seconds)
     deadlines = DeadlineActivities(calendar)
     delivery = DeliveryActivities(database, settings)
     digest = DigestActivities(database, settings, calendar)
@@ -95,7 +93,7 @@ async def run_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings)
     database = Database(settings.resolved_database_url(), pool_size=CASE_WORKER_CONNECTIONS)
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
-    await ensure_retention_schedule(client, settings, load_policy(settings.policy_path))
+    await ensure_retention_schedule(client, settings, timekeeping(settings).policy)
     await ensure_director_general_digest(client, settings)
     await _run_until_stopped(build_worker(client, settings, database), settings)
     await database.dispose()

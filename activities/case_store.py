@@ -61,7 +61,8 @@ class CaseStore:
         """
         async with self._database.transaction() as session:
             last_step, last_task = (await session.exec(
-                select(CASES.c.last_step, CASES.c.last_task).where(CASES.c.reference == record.reference).with_for_update()
+                select(CASES.c.last_step, CASES.c.last_task)
+                .where(CASES.c.reference == record.reference).with_for_update()
             )).one()
             if record.written_in_task < last_task:
                 return  # a lost task's write, arriving after the task that replaced it

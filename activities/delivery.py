@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from jinja2 import TemplateError
@@ -126,7 +126,7 @@ class DeliveryActivities:
     @activity.defn(name="record_delivery_failure")
     async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
         """After the last attempt: mark what was not sent as failed and put it on the case's timeline."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self._database.transaction() as session:
             outbox = (await session.exec(
                 select(OUTBOX.c.id, OUTBOX.c.template, OUTBOX.c.recipient)
@@ -140,11 +140,14 @@ class DeliveryActivities:
                     DELIVERIES.c.outbox_id == outbox.id,
                     DELIVERIES.c.status != DeliveryState.SENT,
                     # A row an abandoned attempt may still be sending is left to it: its record decides.
-                    or_(DELIVERIES.c.status != DeliveryState.SENDING, DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
+                    or_(DELIVERIES.c.status != DeliveryState.SENDING,
+                        DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
                 )
                 .values(status=DeliveryState.FAILED, updated_at=now)
             )
-            await session.exec(update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status=MessageState.FAILED, updated_at=now))
+            await session.exec(
+                update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status=MessageState.FAILED, updated_at=now)
+            )
             await session.exec(
                 insert(TIMELINE)
                 .values(
@@ -164,11 +167,12 @@ class DeliveryActivities:
 
     async def _plan(self, request: DeliveryRequest) -> Plan | None:
         """Read the message and its case, make its delivery rows; None when it was settled by an earlier attempt."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self._database.transaction() as session:
             row = (await session.exec(
                 select(OUTBOX, CASES.c.language, CASES.c.channel, CASES.c.channel_ref, CASES.c.submitter_email,
-                       CASES.c.submitter_phone, CASES.c.personal_data_erased_at, CASES.c.department.label("case_department"))
+                       CASES.c.submitter_phone, CASES.c.personal_data_erased_at,
+                       CASES.c.department.label("case_department"))
                 .join(CASES, CASES.c.reference == OUTBOX.c.reference)
                 .where(OUTBOX.c.reference == request.reference, OUTBOX.c.message_key == request.message_key)
             )).first()
@@ -191,7 +195,8 @@ class DeliveryActivities:
             case_department = row.context.get("department") or row.case_department
             case_department_name = await self._department_name(session, case_department, language)
         context = {**row.context, "department_name": department_name, "case_department_name": case_department_name}
-        return Plan(row.id, row.reference, row.message_key, row.template, language, context, row.channel, row.channel_ref, routes)
+        return Plan(row.id, row.reference, row.message_key, row.template, language, context, row.channel,
+                    row.channel_ref, routes)
 
     async def _routes(self, session, row) -> tuple[str, str, list[Route]]:
         """The language, the addressee's name for staff templates, and the transports for this recipient."""
@@ -336,7 +341,8 @@ class DeliveryActivities:
                 .where(
                     DELIVERIES.c.idempotency_key == key,
                     DELIVERIES.c.status.not_in((DeliveryState.SENT, DeliveryState.REFUSED)),
-                    or_(DELIVERIES.c.status != DeliveryState.SENDING, DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
+                    or_(DELIVERIES.c.status != DeliveryState.SENDING,
+                        DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
                 )
                 .values(status=DeliveryState.SENDING, attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
                 .returning(DELIVERIES.c.attempts)
@@ -367,15 +373,16 @@ class DeliveryActivities:
                 update(DELIVERIES)
                 .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == DeliveryState.SENDING,
                        DELIVERIES.c.attempts == claim)
-                .values(status=DeliveryState.REFUSED if failure.permanent else DeliveryState.PENDING, last_error=failure.reason[:500],
-                        updated_at=datetime.now(timezone.utc))
+                .values(status=DeliveryState.REFUSED if failure.permanent else DeliveryState.PENDING,
+                        last_error=failure.reason[:500],
+                        updated_at=datetime.now(UTC))
             )
 
     async def _finish(self, outbox_id: int, status: MessageState) -> None:
         async with self._database.transaction() as session:
             await session.exec(
                 update(OUTBOX).where(OUTBOX.c.id == outbox_id)
-                .values(status=status, updated_at=datetime.now(timezone.utc))
+                .values(status=status, updated_at=datetime.now(UTC))
             )
 
 

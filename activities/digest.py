@@ -87,9 +87,11 @@ class DigestActivities:
                 {
                     "reference": case.reference,
                     "kind": case.kind,
-                    "department": (case.department_name_ar if arabic else case.department_name_en) or case.department or "",
+                    "department": (case.department_name_ar if arabic else case.department_name_en)
+                    or case.department or "",
                     "answer_due": case.answer_due.isoformat(),
-                    "days_overdue": self._calendar.working_days_between(case.answer_due, max(case.answer_due, request.day_closes_at)),
+                    "days_overdue": self._calendar.working_days_between(
+                        case.answer_due, max(case.answer_due, request.day_closes_at)),
                 }
                 for case in cases
             ],

@@ -85,7 +85,8 @@ class EmailTransport:
             codes = sorted({response.code for response in refused.recipients})
             # 5xx is a refusal for good; 4xx (greylisting, a full mailbox, a lookup that failed) may pass later.
             permanent = all(code >= 500 for code in codes)
-            raise DeliveryFailed(f"email: the mail server refused the recipient (SMTP {codes})", permanent=permanent) from None
+            raise DeliveryFailed(f"email: the mail server refused the recipient (SMTP {codes})",
+                                 permanent=permanent) from None
         except aiosmtplib.SMTPAuthenticationError as error:
             raise DeliveryFailed(f"email: login to the mail server failed (SMTP {error.code})") from None
         except aiosmtplib.SMTPResponseException as error:
@@ -151,10 +152,12 @@ class SmsTransport:
 
     async def send(self, envelope: Envelope, accepted: Accepted) -> None:
         settings = self._settings
-        body = self._body.render(to=envelope.address, text=envelope.message.sms, idempotency_key=envelope.idempotency_key)
+        body = self._body.render(to=envelope.address, text=envelope.message.sms,
+                                 idempotency_key=envelope.idempotency_key)
         auth = None
         if settings.sms_username:
-            auth = httpx.BasicAuth(settings.sms_username, settings.sms_password.get_secret_value() if settings.sms_password else "")
+            password = settings.sms_password.get_secret_value() if settings.sms_password else ""
+            auth = httpx.BasicAuth(settings.sms_username, password)
         await _post(
             self._client, "sms gateway", settings.sms_url, body.encode(),
             {"Content-Type": "application/json", "Idempotency-Key": envelope.idempotency_key}, auth,

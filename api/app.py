@@ -15,19 +15,16 @@ from api.ratelimit import FailureLimiter
 from api.routes import admin, cases, codec, deliveries, intake, system, tracking
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
-from domain.calendar import calendar_for
-from domain.policy import load_policy
+from core.timekeeping import timekeeping
 from store.db import Database
 
 
 async def build_services(settings: Settings) -> Services:
-    policy = load_policy(settings.policy_path)
     return Services(
         settings=settings,
         database=Database(settings.resolved_database_url()),
         temporal=await connect_when_ready(settings),
-        policy=policy,
-        calendar=calendar_for(policy, settings.working_day_seconds),
+        timekeeping=timekeeping(settings),
     )
 
 

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from api.auth import Caller, find_caller
 from api.errors import unauthorized
 from core.settings import Settings
+from core.timekeeping import Timekeeping
 from domain.calendar import WorkingCalendar
 from domain.policy import Policy
 from store.db import Database
@@ -22,8 +23,15 @@ class Services:
     settings: Settings
     database: Database
     temporal: Client
-    policy: Policy
-    calendar: WorkingCalendar
+    timekeeping: Timekeeping
+
+    @property
+    def policy(self) -> Policy:
+        return self.timekeeping.policy
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self.timekeeping.calendar
 
 
 def get_services(request: Request) -> Services:

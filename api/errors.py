@@ -19,7 +19,6 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-
 # What a 503 asks the caller to wait before trying again.
 RETRY_AFTER_SECONDS = 5
 
@@ -83,7 +82,8 @@ def from_rpc_error(error: RPCError, reference: str, *, case_finished: bool) -> A
         if case_finished:
             return ApiError(409, "case_closed", f"case {reference} is closed; no further action is possible")
         return not_found(reference)
-    # Refused before it reached the case (too busy, say): nothing happened. No answer at all is api.updates' outcome_unknown.
+    # Refused before it reached the case (too busy, say): nothing happened. No answer at all is api.updates'
+    # outcome_unknown.
     return ApiError(503, "temporal_unavailable", "the case engine turned the request away; nothing was done, try again",
                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 

@@ -33,7 +33,6 @@ from api.tracking_codes import (
     derived_tracking_code,
     new_tracking_code,
 )
-from domain.deadlines import compute_case_deadlines
 from domain import identity as domain_identity
 from domain.kinds import REFERENCE_PREFIX, Kind
 from store.db import Database
@@ -202,7 +201,7 @@ def build_intake(
     policy = services.policy
     terms_by_kind = {kind.value: policy.terms_for(kind) for kind in Kind}
     priority = submission.priority.value if submission.priority else None
-    deadlines = compute_case_deadlines(services.calendar, terms_by_kind[submission.kind], priority, received_at)
+    deadlines = services.timekeeping.first_deadlines(submission.kind, priority, received_at)
     submitter = submission.submitter
     return CaseIntake(
         reference=reference,

@@ -123,14 +123,16 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
 
 
 def _json_problems(body: bytes) -> list[FieldProblem]:
-    """NUL characters (in keys or values) and repeated keys of a JSON body; nothing if it is not JSON (the route says so)."""
+    """NUL characters (in keys or values) and repeated keys of a JSON body; nothing if it is not JSON (the route
+    says so)."""
     if body.lstrip()[:1] not in (b"{", b"["):
         return []
     try:
         document = json.loads(body, object_pairs_hook=_json_object)
     except ValueError:
         return []
-    return [FieldProblem(field=".".join(path) or "body", reason=reason) for path, reason in _problem_paths(document, [])]
+    return [FieldProblem(field=".".join(path) or "body", reason=reason)
+            for path, reason in _problem_paths(document, [])]
 
 
 def _problem_paths(value: Any, path: list[str]) -> list[tuple[list[str], str]]:

@@ -55,7 +55,8 @@ async def send_update(services: Services, reference: str, update, request, *, bo
     key = idempotency_key or uuid.uuid4().hex
     handle = services.temporal.get_workflow_handle_for(CaseWorkflow.run, workflow_id(reference))
     try:
-        return await handle.execute_update(update, request, id=update_id(request.actor.label, update.__name__, body, key),
+        return await handle.execute_update(update, request,
+                                           id=update_id(request.actor.label, update.__name__, body, key),
                                            rpc_timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as failure:
         raise errors.from_update_failure(failure) from None

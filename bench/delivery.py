@@ -53,9 +53,8 @@ from core.embedded import (  # noqa: E402
 from core.mailsink import MailFolder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.temporal import connect_when_ready  # noqa: E402
-from domain.calendar import calendar_for  # noqa: E402
+from core.timekeeping import timekeeping  # noqa: E402
 from domain.kinds import Channel, Role  # noqa: E402
-from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import upgrade_to_head  # noqa: E402
 from store.models import Delivery, OutboxMessage  # noqa: E402
@@ -182,7 +181,8 @@ async def polling(worker_log: Path, since: int, timeout: float = 120.0) -> None:
 
 async def kill_and_restart(worker_box: list, mail: SlowMailFolder, threshold: int, jitter: float,
                            down_seconds: float, start, worker_log: Path, signum: int = signal.SIGKILL) -> Kill:
-    """Signal (SIGKILL: kill; SIGTERM: stop, as a deploy does) the sender a random moment (up to `jitter` s) after `threshold` messages were kept; start a new one
+    """Signal (SIGKILL: kill; SIGTERM: stop, as a deploy does) the sender a random moment (up to `jitter` s)
+    after `threshold` messages were kept; start a new one
     `down_seconds` later. The jitter keeps the kill from landing always just after a message was kept."""
     while mail.kept < threshold:
         await asyncio.sleep(0.02)
@@ -191,7 +191,8 @@ async def kill_and_restart(worker_box: list, mail: SlowMailFolder, threshold: in
     worker_box[-1].send_signal(signum)
     kill.killed_at = time.time()
     await asyncio.to_thread(worker_box[-1].wait)
-    print(f"sender {signal.Signals(signum).name}ed after {kill.kept_before} messages, with {kill.in_data} in the SMTP DATA phase; "
+    print(f"sender {signal.Signals(signum).name}ed after {kill.kept_before} messages, "
+          f"with {kill.in_data} in the SMTP DATA phase; "
           f"restarting it in {down_seconds}s")
     await asyncio.sleep(down_seconds)
     since = worker_log.stat().st_size
@@ -328,10 +329,9 @@ async def run(args: argparse.Namespace) -> None:
         await polling(sender_log, 0)
         settings = Settings(**own)
         database = Database(postgres.url)
-        policy = load_policy(settings.policy_path)
-        services = Services(settings, database, await connect_when_ready(settings), policy,
-                            calendar_for(policy, settings.working_day_seconds))
-        _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None, channels=list(Channel))
+        services = Services(settings, database, await connect_when_ready(settings), timekeeping(settings))
+        _, key = await create_api_key(database, role=Role.CHANNEL, name="bench", department=None,
+                                      channels=list(Channel))
         app = create_app(services=services)
         app.state.intake_limiter.max_failures = 1_000_000  # the benchmark is one key submitting fast, on purpose
         killing = None
@@ -390,7 +390,8 @@ def main() -> None:
     parser.add_argument("--smtp-delay-ms", type=float, default=100.0, help="how long the SMTP server takes over DATA")
     parser.add_argument("--slow-ack", action="store_true",
                         help="keep the message first, then delay the 250 (a kill then loses an accepted message's 250)")
-    parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the sender (complaints delivery) while acknowledgements go out")
+    parser.add_argument("--kill-worker", action="store_true",
+                        help="SIGKILL the sender (complaints delivery) while acknowledgements go out")
     parser.add_argument("--signal", choices=("KILL", "TERM"), default="KILL",
                         help="with --kill-worker: KILL, or TERM as a deploy stops it (it finishes its sends first)")
     parser.add_argument("--kill-at", type=float, default=0.3,

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -173,7 +173,8 @@ async def history_facts(stack: Stack, reference: str) -> tuple[int, Counter]:
     events = json.loads(history.to_json())["events"]
     steps = sum(1 for event in events if event["eventType"] == "EVENT_TYPE_MARKER_RECORDED"
                 and marker_activity(event) == "record_step")
-    timed_out = Counter(event["workflowTaskTimedOutEventAttributes"].get("timeoutType", "?").removeprefix("TIMEOUT_TYPE_")
+    timed_out = Counter(event["workflowTaskTimedOutEventAttributes"].get("timeoutType", "?")
+                        .removeprefix("TIMEOUT_TYPE_")
                         for event in events if event["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT")
     return steps, timed_out
 
@@ -229,7 +230,7 @@ async def check_every_case(stack: Stack, references: list[str], retries: int = 3
 
     async def one(reference: str) -> None:
         async with semaphore:
-            for attempt in range(retries):
+            for _attempt in range(retries):
                 problems, timed_out = await case_problems(stack, reference)
                 if not problems:
                     break
@@ -274,7 +275,7 @@ async def reminder_bursts(stack: Stack, references: list[str], day: float) -> in
     by_case = defaultdict(list)
     for reference, at in rows:
         by_case[reference].append(at)
-    return sum(1 for ats in by_case.values() for earlier, later in zip(ats, ats[1:])
+    return sum(1 for ats in by_case.values() for earlier, later in zip(ats, ats[1:], strict=False)
                if later - earlier < timedelta(seconds=day / 2))
 
 
@@ -289,7 +290,8 @@ async def intake_problems(stack: Stack, submissions: list[Answer]) -> Counter:
     return counts
 
 
-MUST_BE_ZERO = ("cases with any divergence", "workflows that answer no query", "cases never received", "phantom steps", "step numbers written twice", "recorded steps missing",
+MUST_BE_ZERO = ("cases with any divergence", "workflows that answer no query", "cases never received",
+                "phantom steps", "step numbers written twice", "recorded steps missing",
                 "orphan outbox rows", "two reject entries", "row differs from workflow", "actions applied twice",
                 "errors that took effect", "200s that did not happen", "submissions that made two cases",
                 "errors that made a case", "reminder bursts")
@@ -305,7 +307,8 @@ async def run(args: argparse.Namespace) -> int:
             key_ids[name], keys[name] = await stack.key(role, department)
         async with stack.api() as api:
             started = time.monotonic()
-            # Deadlines: department reminder after 2 days, department due after 3, answer due after 5, then the DG daily.
+            # Deadlines: department reminder after 2 days, department due after 3, answer due after 5, then the DG
+            # daily.
             fault_log: list[str] = []
             faults = asyncio.create_task(inflict(stack, rng, started + args.fault_days * day, args.kills, args.stops,
                                                  args.stop_seconds, fault_log))
@@ -315,7 +318,8 @@ async def run(args: argparse.Namespace) -> int:
             answers = await act_on(api, rng, references, keys, day)
             await faults
             print(f"faults: {', '.join(fault_log)}")
-        print(f"faults over at {time.monotonic() - started:.0f} s; letting the worker catch up for {args.settle_seconds:.0f} s")
+        print(f"faults over at {time.monotonic() - started:.0f} s; "
+              f"letting the worker catch up for {args.settle_seconds:.0f} s")
         await asyncio.sleep(args.settle_seconds)
         totals, examples, timed_out = await check_every_case(stack, references)
         totals.update(await action_problems(stack, answers, key_ids))

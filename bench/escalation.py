@@ -85,7 +85,8 @@ async def run(args: argparse.Namespace) -> None:
             stack.start("worker")
             print(f"worker restarted {time.monotonic() - killed_at:.1f}s after the kill")
         last_answer_due = max(answer for _, answer in due.values())
-        await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds()) + args.settle_seconds)
+        await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds())
+                            + args.settle_seconds)
         problems, duplicates = await report(stack.database, references, due)
         if args.mail:
             report_mail(stack.data_dir / "mail")

@@ -32,9 +32,8 @@ from core.embedded import (  # noqa: E402
 )
 from core.settings import Settings  # noqa: E402
 from core.temporal import connect_when_ready  # noqa: E402
-from domain.calendar import calendar_for  # noqa: E402
+from core.timekeeping import policy_at, timekeeping  # noqa: E402
 from domain.kinds import Channel, Role  # noqa: E402
-from domain.policy import load_policy  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
 
@@ -116,7 +115,7 @@ async def running_stack(working_day_seconds: float, *, keep_data: bool = False, 
         servers.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
-        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
+        seed_departments(postgres.url, policy_at(REPO / "policy.toml").departments)
         servers.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
         if mail:
             mailsink, mail_env = mail_settings(data_dir)
@@ -129,9 +128,8 @@ async def running_stack(working_day_seconds: float, *, keep_data: bool = False, 
                "COMPLAINTS_POLICY": str(REPO / "policy.toml"), **settings}
         env = {name: value for name, value in os.environ.items() if not name.startswith(_OWN_PREFIXES)} | own
         app_settings = Settings(**own)
-        policy = load_policy(app_settings.policy_path)
-        services = Services(app_settings, Database(postgres.url), await connect_when_ready(app_settings), policy,
-                            calendar_for(policy, app_settings.working_day_seconds))
+        services = Services(app_settings, Database(postgres.url), await connect_when_ready(app_settings),
+                            timekeeping(app_settings))
         stack = Stack(data_dir, postgres, temporal, env, app_settings, services)
         for part in parts:
             stack.start(part)

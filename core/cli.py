@@ -52,12 +52,12 @@ def _migrate(_: argparse.Namespace) -> None:
     settings = get_settings()
     settings.resolved_database_url()  # before Alembic is imported, which logs as it loads
     from core.temporal import connect_when_ready, ensure_search_attributes
-    from domain.policy import load_policy
+    from core.timekeeping import timekeeping
     from store.migrate import seed_departments, upgrade_to_head
 
     upgrade_to_head(settings.resolved_database_url())
     print("database schema is up to date")
-    seeded = seed_departments(settings.resolved_database_url(), load_policy(settings.policy_path).departments)
+    seeded = seed_departments(settings.resolved_database_url(), timekeeping(settings).policy.departments)
     print(f"departments added from the policy: {', '.join(seeded) if seeded else 'none missing'}")
     added = asyncio.run(_register_search_attributes(settings, connect_when_ready, ensure_search_attributes))
     print(f"search attributes registered: {', '.join(added) if added else 'all present'}")
@@ -96,7 +96,8 @@ def _verify(args: argparse.Namespace) -> None:
                 for line in await repair(database, divergences):
                     print(line)
             print(f"{checked} cases checked; {len(divergences)} records differ from their workflows"
-                  + ("" if args.repair or not divergences else " (run `complaints repair` to bring them to their workflows)"))
+                  + ("" if args.repair or not divergences
+                     else " (run `complaints repair` to bring them to their workflows)"))
             return 1 if divergences and not args.repair else 0
         finally:
             await database.dispose()
@@ -180,7 +181,8 @@ def _apikey_revoke(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="complaints", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("dev", help="run PostgreSQL, Temporal, the worker, the sender and the API, supervised").set_defaults(run=_dev)
+    commands.add_parser("dev", help="run PostgreSQL, Temporal, the worker, the sender and the API, supervised"
+                        ).set_defaults(run=_dev)
     commands.add_parser("worker", help="run the worker: cases, their steps and deadlines").set_defaults(run=_worker)
     commands.add_parser("delivery", help="run the sender: email, SMS and channel callbacks").set_defaults(run=_delivery)
     commands.add_parser("api", help="serve the HTTP API").set_defaults(run=_api)
@@ -229,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {missing}")
     except OperationalError as unreachable:  # e.g. the data dir names the database of a stack since stopped
         reason = str(unreachable.orig or unreachable).splitlines()[0]
-        sys.exit(f"error: the database does not answer ({reason}); start the stack with `complaints dev`, or set DATABASE_URL")
+        sys.exit(f"error: the database does not answer ({reason}); start the stack with `complaints dev`, "
+                 "or set DATABASE_URL")
 
 
 if __name__ == "__main__":

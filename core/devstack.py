@@ -177,7 +177,8 @@ class DevStack:
         argv = [sys.executable, "-m", "core.cli", "mailsink", "--folder", str(folder), "--port", str(port)]
         await self._start(Child("mailsink", argv, {**self.env, "PYTHONUNBUFFERED": "1"},
                                 wait_ready=lambda: wait_for_port("127.0.0.1", port, timeout=30)))
-        self.env.update(COMPLAINTS_SMTP_HOST="127.0.0.1", COMPLAINTS_SMTP_PORT=str(port), COMPLAINTS_SMTP_STARTTLS="false")
+        self.env.update(COMPLAINTS_SMTP_HOST="127.0.0.1", COMPLAINTS_SMTP_PORT=str(port),
+                        COMPLAINTS_SMTP_STARTTLS="false")
         self.mail_folder = folder
 
     async def _migrate(self) -> None:

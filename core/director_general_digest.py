@@ -8,7 +8,8 @@ from workflows.digest import DIGEST_WORKFLOW_ID, DirectorGeneralDigestWorkflow
 from workflows.digest_messages import DigestRun
 
 
-async def ensure_director_general_digest(client: Client, settings: Settings, *, workflow_id: str = DIGEST_WORKFLOW_ID) -> None:
+async def ensure_director_general_digest(client: Client, settings: Settings, *,
+                                         workflow_id: str = DIGEST_WORKFLOW_ID) -> None:
     """Start the digest loop unless it runs already; a second worker, or a restart, joins the running one."""
     await client.start_workflow(
         DirectorGeneralDigestWorkflow.run,

@@ -123,7 +123,7 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing answered on {host}:{port} within {timeout:.0f}s")
+                raise TimeoutError(f"nothing answered on {host}:{port} within {timeout:.0f}s") from None
             time.sleep(0.1)
 
 
@@ -293,7 +293,7 @@ class EmbeddedPostgres:
                     return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"PostgreSQL did not accept connections within {timeout:.0f}s")
+                    raise TimeoutError(f"PostgreSQL did not accept connections within {timeout:.0f}s") from None
                 time.sleep(0.1)
 
     def ensure_database(self) -> None:

@@ -49,7 +49,8 @@ def _arrival(path: Path) -> tuple[int, int]:
 
 def run_mailsink(folder: Path, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM."""
-    # aiosmtpd logs every connection at INFO, the supervisor's readiness probe included: one line per kept message is enough.
+    # aiosmtpd logs every connection at INFO, the supervisor's readiness probe included: one line per kept
+    # message is enough.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(MailFolder(folder), hostname=host, port=port)
     controller.start()

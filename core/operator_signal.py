@@ -55,7 +55,8 @@ def run_signal_command(args: argparse.Namespace) -> None:
     if new_steps:
         print(f"{args.reference}: recorded " + ", ".join(new_steps))
     else:
-        print(f"{args.reference}: signal sent; no step recorded within {RECORDED_WITHIN_SECONDS} s (is a worker running?)")
+        print(f"{args.reference}: signal sent; no step recorded within {RECORDED_WITHIN_SECONDS} s "
+              "(is a worker running?)")
     _exit_without_client_teardown()
 
 
@@ -64,7 +65,8 @@ def signal_request(args: argparse.Namespace) -> TriageRequest | DepartmentReply 
     default_actor = {Action.TRIAGE: Role.CS_AGENT, Action.SUBMITTER_INFO: SUBMITTER}.get(args.action)
     claimed = args.on_behalf_of or default_actor
     if claimed is None:
-        raise ValueError(f"{args.action} needs --for: whom you record it for (department/CODE, director_general, cs_agent)")
+        raise ValueError(f"{args.action} needs --for: whom you record it for "
+                         "(department/CODE, director_general, cs_agent)")
     role, _, department = claimed.partition("/")
     actor = Actor(role=role, department=department or None)
     if args.action == Action.TRIAGE:

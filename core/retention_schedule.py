@@ -89,7 +89,8 @@ async def ensure_retention_schedule(
 
 async def _matches(client: Client, current: Schedule, wanted: Schedule) -> bool:
     action, wanted_action = current.action, wanted.action
-    if not isinstance(action, ScheduleActionStartWorkflow) or not isinstance(wanted_action, ScheduleActionStartWorkflow):
+    if not isinstance(action, ScheduleActionStartWorkflow) or not isinstance(
+            wanted_action, ScheduleActionStartWorkflow):
         return False
     if (action.workflow, action.id, action.task_queue) != (
         wanted_action.workflow, wanted_action.id, wanted_action.task_queue

@@ -2,7 +2,7 @@
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 
 OWNER_ONLY_FOLDER = 0o700
 OWNER_ONLY_FILE = 0o600
@@ -49,7 +48,8 @@ class NotConfigured(RuntimeError):
 
 
 def _project_folder() -> Path | None:
-    """The clone this code runs from (an editable install, as `make install` makes), else None (an installed package)."""
+    """The clone this code runs from (an editable install, as `make install` makes), else None (an installed
+    package)."""
     folder = Path(__file__).resolve().parent.parent
     return folder if (folder / "pyproject.toml").is_file() and (folder / "policy.toml").is_file() else None
 
@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     # The clone's .env, then the current folder's (which wins where both set a variable).
     model_config = SettingsConfigDict(
         env_file=(DEFAULTS_FOLDER / ".env", ".env"), extra="ignore", populate_by_name=True
+    )
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        alias="COMPLAINTS_ENV",
+        description="`production` refuses to start without real secrets and never makes one in the data dir.",
     )
 
     database_url: str | None = Field(
@@ -166,7 +172,8 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = Field(
         default=None, alias="COMPLAINTS_SMTP_CA_FILE", description="Extra CA certificate trusted for STARTTLS."
     )
-    sms_url: str | None = Field(default=None, alias="COMPLAINTS_SMS_URL", description="The SMS gateway's HTTP endpoint.")
+    sms_url: str | None = Field(default=None, alias="COMPLAINTS_SMS_URL",
+                                description="The SMS gateway's HTTP endpoint.")
     sms_username: str | None = Field(default=None, alias="COMPLAINTS_SMS_USERNAME")
     sms_password: SecretStr | None = Field(default=None, alias="COMPLAINTS_SMS_PASSWORD")
     sms_body_template: str = Field(
@@ -188,6 +195,30 @@ class Settings(BaseSettings):
         description="A folder of message templates that override the shipped ones (templates/messages).",
     )
 
+    def refuse_unsafe(self) -> None:
+        """In production, stop on the first secret that is missing or left at its default, naming its setting."""
+        if self.environment != "production":
+            return
+        for setting, problem in self._unsafe_in_production():
+            raise NotConfigured(f"{setting} {problem} (COMPLAINTS_ENV=production)")
+
+    def _unsafe_in_production(self) -> Iterator[tuple[str, str]]:
+        if _placeholder(self.secret_key):
+            yield "COMPLAINTS_SECRET_KEY", "must be set to a long random value"
+        if _placeholder(self.codec_keys):
+            yield "COMPLAINTS_CODEC_KEYS", "must be set to the payload keys (`id:base64key,...`)"
+        if not self.database_url:
+            yield "DATABASE_URL", "must be set: production does not run the embedded PostgreSQL"
+        elif _placeholder(urlsplit(self.database_url).password):
+            yield "DATABASE_URL", "must carry the database's real password"
+        if self.smtp_username and _placeholder(self.smtp_password):
+            yield "COMPLAINTS_SMTP_PASSWORD", "must be set to a real password when COMPLAINTS_SMTP_USERNAME is set"
+        if self.sms_username and _placeholder(self.sms_password):
+            yield "COMPLAINTS_SMS_PASSWORD", "must be set to a real password when COMPLAINTS_SMS_USERNAME is set"
+        for channel, callback in self.channel_callbacks.items():
+            if _placeholder(callback.secret):
+                yield "COMPLAINTS_CHANNEL_CALLBACKS", f"must give the {channel} callback a real secret"
+
     def resolved_secret_key(self) -> bytes:
         if self.secret_key:
             return self.secret_key.get_secret_value().encode()
@@ -201,6 +232,10 @@ class Settings(BaseSettings):
         return self._kept_in_data_dir("codec.keys", lambda: new_key_spec("dev1"))
 
     def _kept_in_data_dir(self, name: str, make: Callable[[], str]) -> str:
+        if self.environment == "production":
+            # A secret made on one machine is unknown to the others, and lost with its disk.
+            setting = {"secret.key": "COMPLAINTS_SECRET_KEY", "codec.keys": "COMPLAINTS_CODEC_KEYS"}[name]
+            raise NotConfigured(f"{setting} must be set (COMPLAINTS_ENV=production makes no secret in the data dir)")
         return kept_secret(self.data_dir / name, make)
 
     @property
@@ -229,6 +264,18 @@ class Settings(BaseSettings):
         return self.codec_ui_origin or f"http://127.0.0.1:{self.temporal_ui_port}"
 
 
+# What the examples and docker-compose.yml put where a real secret belongs.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me"})
+
+
+def _placeholder(secret: SecretStr | str | None) -> bool:
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    return value is None or value.strip() in PLACEHOLDER_SECRETS
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings, refused at start if they are unsafe for production."""
+    settings = Settings()
+    settings.refuse_unsafe()
+    return settings

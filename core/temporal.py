@@ -51,7 +51,8 @@ async def connect_when_ready(settings: Settings, timeout: float = 60) -> Client:
         except Exception as error:
             if time.monotonic() > deadline:
                 raise NotConfigured(
-                    f"Temporal does not answer at {settings.resolved_temporal_address()} (waited {timeout:.0f} s): start "
+                    f"Temporal does not answer at {settings.resolved_temporal_address()} (waited {timeout:.0f} s): "
+                    "start "
                     "the stack with `complaints dev`, or set TEMPORAL_ADDRESS to a running server"
                 ) from error
             await asyncio.sleep(0.25)

@@ -43,7 +43,7 @@ async def find_divergences(database: Database, client: Client,
 
     async def check(reference: str) -> Divergence | None:
         async with semaphore:
-            for look in range(LOOKS):
+            for _look in range(LOOKS):
                 divergence = await compare(database, client, reference)
                 if not divergence.problems:
                     return None
@@ -114,5 +114,6 @@ async def repair(database: Database, divergences: list[Divergence]) -> list[str]
             database, divergence.reference, divergence.state, divergence.step_keys)
         missing = [problem for problem in divergence.problems if problem.endswith("is missing")]
         lines.append(f"{divergence.reference}: row set to the workflow's state; {steps} lost steps and "
-                     f"{messages} unsent messages removed" + (f"; cannot restore: {'; '.join(missing)}" if missing else ""))
+                     f"{messages} unsent messages removed"
+                     + (f"; cannot restore: {'; '.join(missing)}" if missing else ""))
     return lines

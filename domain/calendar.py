@@ -6,15 +6,16 @@ boundaries are taken in the policy's time zone (Asia/Muscat).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Iterable, Protocol
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from domain.policy import Policy
 
 _ONE_DAY = timedelta(days=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The policy's zone; how people in the ministry read an instant (DESIGN.md, time).
 MUSCAT = ZoneInfo("Asia/Muscat")
 
@@ -58,7 +59,7 @@ def _utc(instant: datetime, name: str) -> datetime:
         raise TypeError(f"{name} must be a datetime, not {type(instant).__name__}")
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {instant.isoformat()}")
-    return instant.astimezone(timezone.utc)
+    return instant.astimezone(UTC)
 
 
 def _check_days(value: int, name: str) -> None:
@@ -138,7 +139,7 @@ class OmanCalendar:
 
     def _close(self, day: date) -> datetime:
         """The instant `day` closes, in UTC."""
-        return datetime.combine(day, self.day_closes_at, tzinfo=self.zone).astimezone(timezone.utc)
+        return datetime.combine(day, self.day_closes_at, tzinfo=self.zone).astimezone(UTC)
 
     def _receipt_day(self, start: datetime) -> date:
         """The working day a submission counts as received: after the close or on a day off, the next one."""
@@ -168,7 +169,7 @@ class OmanCalendar:
         day = self._add_working_days(local.date(), missed)
         # Same local time of day: a deadline at the close stays at the close.
         moved = datetime.combine(day, local.time(), tzinfo=self.zone)
-        return moved.astimezone(timezone.utc)
+        return moved.astimezone(UTC)
 
     def working_days_between(self, a: datetime, b: datetime) -> int:
         """How many working days closed in [a, b); ValueError when b is before a."""
@@ -242,7 +243,7 @@ def days_between(first: date | None, last: date | None, zone: str) -> tuple[date
 
     def start(day: date) -> datetime | None:
         try:
-            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+            return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
         except OverflowError:
             return None
 

@@ -79,7 +79,8 @@ async def bring_to_workflow(database: Database, reference: str, state: dict, ste
         if lost:
             await session.exec(delete(TIMELINE).where(TIMELINE.c.reference == reference, TIMELINE.c.step_key.in_(lost)))
         if messages:
-            await session.exec(delete(OUTBOX).where(OUTBOX.c.reference == reference, OUTBOX.c.message_key.in_(messages)))
+            await session.exec(delete(OUTBOX).where(OUTBOX.c.reference == reference,
+                                                    OUTBOX.c.message_key.in_(messages)))
         await session.exec(update(CASES).where(CASES.c.reference == reference).values(
             **{name: state[name] for name in FOLLOWED_FIELDS}, last_step=len(step_keys)))
     return len(lost), len(messages)

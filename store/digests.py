@@ -65,7 +65,8 @@ async def claim_digest(database: Database, day_closes_at: datetime, lease: timed
         )).first()
         if claimed is not None:
             return claimed.attempts
-        status = (await session.exec(select(DIGESTS.c.status).where(DIGESTS.c.day_closes_at == day_closes_at))).scalar_one()
+        status = (await session.exec(select(DIGESTS.c.status)
+                                     .where(DIGESTS.c.day_closes_at == day_closes_at))).scalar_one()
     if status in SETTLED:
         return status
     raise DigestBusy(f"the digest of {day_closes_at.isoformat()} is being sent by another attempt")

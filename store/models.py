@@ -23,7 +23,6 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-
 # A step's number is the prefix of its key ("0018-reject"); store/migrations/versions/0008_step_identity.py.
 STEP_OF_KEY = "CASE WHEN {key} ~ '^[0-9]+-' THEN split_part({key}, '-', 1)::integer END"
 

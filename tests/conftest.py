@@ -27,9 +27,8 @@ from core.embedded import (
 )
 from core.settings import Settings
 from core.temporal import connect_when_ready
-from domain.calendar import calendar_for
+from core.timekeeping import policy_at, timekeeping
 from domain.kinds import Channel, Role
-from domain.policy import load_policy
 from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
 from tests.closing import stop_every_running_case
@@ -60,7 +59,7 @@ def servers() -> Iterator[RunningServers]:
     try:
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
-        seed_departments(postgres.url, load_policy(REPO / "policy.toml").departments)
+        seed_departments(postgres.url, policy_at(REPO / "policy.toml").departments)
         temporal_process = start_in_background(temporal, data_dir / "temporal.log")
         yield RunningServers(postgres.url, temporal.address, data_dir)
     finally:
@@ -125,14 +124,17 @@ async def temporal_client(settings: Settings):
 
 @pytest.fixture(scope="session")
 async def worker(temporal_client, settings: Settings, database: Database) -> AsyncIterator[None]:
-    """The case worker and the sender for the session, built exactly as `complaints worker` and `complaints delivery` build them."""
+    """The case worker and the sender for the session, built exactly as `complaints worker` and
+    `complaints delivery` build them."""
     async with running_workers(temporal_client, settings, database):
         yield
 
 
 @contextlib.asynccontextmanager
-async def running_workers(temporal_client, settings: Settings, database: Database, **worker_options) -> AsyncIterator[None]:
-    """The case worker (with `worker_options`, e.g. a patch activation callback) and the sender, until the block ends."""
+async def running_workers(temporal_client, settings: Settings, database: Database,
+                          **worker_options) -> AsyncIterator[None]:
+    """The case worker (with `worker_options`, e.g. a patch activation callback) and the sender, until the block
+    ends."""
     workers = [build_worker(temporal_client, settings, database, **worker_options),
                build_delivery_worker(temporal_client, settings, database)]
     tasks = [asyncio.create_task(running.run()) for running in workers]
@@ -152,7 +154,8 @@ CALM_WORKING_DAY_SECONDS = 3600.0
 
 @pytest.fixture(scope="session")
 def calm_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"task_queue": "complaints-test-calm", "working_day_seconds": CALM_WORKING_DAY_SECONDS})
+    return settings.model_copy(update={"task_queue": "complaints-test-calm",
+                                       "working_day_seconds": CALM_WORKING_DAY_SECONDS})
 
 
 @pytest.fixture(scope="session")
@@ -196,13 +199,11 @@ def services(settings: Settings, database: Database, temporal_client) -> Service
 
 
 def services_for(settings: Settings, database: Database, temporal_client) -> Services:
-    policy = load_policy(settings.policy_path)
     return Services(
         settings=settings,
         database=database,
         temporal=temporal_client,
-        policy=policy,
-        calendar=calendar_for(policy, settings.working_day_seconds),
+        timekeeping=timekeeping(settings),
     )
 
 

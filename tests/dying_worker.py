@@ -15,8 +15,8 @@ from activities.case_store import CaseStore
 from core.settings import get_settings
 from core.temporal import connect_when_ready
 from store.db import Database
-from workflows.messages import StepRecord
 from worker import build_worker
+from workflows.messages import StepRecord
 
 
 class DyingCaseStore(CaseStore):

@@ -33,6 +33,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import CaseTerms
     from domain.steps import Addressee, CloseReason, Detail, Recipient, Step
+    from workflows.case_attributes import (
+        ANSWER_DUE,
+        BREACHED,
+        CASE_CHANNEL,
+        CASE_DEPARTMENT,
+        CASE_KIND,
+        CASE_PRIORITY,
+        CASE_STATUS,
+        DELIVER_FROM_NOW_SIGNAL,
+        DEPARTMENT_DUE,
+        ESCALATION_LEVEL,
+        SIGNAL_NAMES,
+    )
     from workflows.messages import (
         SYSTEM,
         Actor,
@@ -61,19 +74,6 @@ with workflow.unsafe.imports_passed_through():
         WorkingDaysResult,
         message_key,
         operator_for,
-    )
-    from workflows.case_attributes import (
-        ANSWER_DUE,
-        BREACHED,
-        CASE_CHANNEL,
-        CASE_DEPARTMENT,
-        CASE_KIND,
-        CASE_PRIORITY,
-        CASE_STATUS,
-        DELIVER_FROM_NOW_SIGNAL,
-        DEPARTMENT_DUE,
-        ESCALATION_LEVEL,
-        SIGNAL_NAMES,
     )
 
 # The store and the calendar live behind these activities; a database outage is waited out, not failed.
@@ -249,7 +249,8 @@ class CaseWorkflow:
             candidates.append(Deadline("answer due", state.answer_due, self._mark_breached))
         elif state.next_director_general_reminder is not None:
             candidates.append(
-                Deadline("director general reminder", state.next_director_general_reminder, self._remind_director_general)
+                Deadline("director general reminder", state.next_director_general_reminder,
+                         self._remind_director_general)
             )
         return min(candidates, key=lambda candidate: candidate.due, default=None)
 
@@ -277,7 +278,9 @@ class CaseWorkflow:
 
     async def _remind_department(self) -> None:
         self._state.department_reminded = True
-        await self._record_step(Step.DEPARTMENT_REMINDED, SYSTEM, notifications=[self._to_department("department_reminder")])
+        await self._record_step(
+            Step.DEPARTMENT_REMINDED, SYSTEM, notifications=[self._to_department("department_reminder")]
+        )
 
     async def _escalate_to_director_general(self) -> None:
         self._state.escalation_level = 2
@@ -309,7 +312,8 @@ class CaseWorkflow:
         await self._record_step(
             Step.DIRECTOR_GENERAL_REMINDED,
             SYSTEM,
-            detail={Detail.REMINDER_AT: reminded_for.isoformat(), **({Detail.IN_DAILY_DIGEST: True} if in_digest else {})},
+            detail={Detail.REMINDER_AT: reminded_for.isoformat(),
+                    **({Detail.IN_DAILY_DIGEST: True} if in_digest else {})},
             notifications=[] if in_digest else [self._to(Recipient(Addressee.DIRECTOR_GENERAL), "breach_reminder")],
         )
 
@@ -394,7 +398,8 @@ class CaseWorkflow:
             request.actor,
             from_status=state.status_before_pause,
             detail={Detail.QUESTION: request.question, Detail.INFO_DUE: state.info_due.isoformat()},
-            notifications=[self._to_submitter("info_request", question=request.question, info_due=state.info_due.isoformat())],
+            notifications=[self._to_submitter("info_request", question=request.question,
+                                              info_due=state.info_due.isoformat())],
         )
 
     async def _receive_submitter_info(self, request: SubmitterInfo) -> None:
@@ -437,7 +442,8 @@ class CaseWorkflow:
             request.actor,
             from_status=Status.REPLIED,
             detail={Detail.MESSAGE: request.message, Detail.CONTEST_DUE: state.contest_due.isoformat()},
-            notifications=[self._to_submitter("answer", message=request.message, contest_due=state.contest_due.isoformat())],
+            notifications=[self._to_submitter("answer", message=request.message,
+                                              contest_due=state.contest_due.isoformat())],
         )
 
     async def _instruct(self, request: Instruction) -> None:
@@ -472,7 +478,8 @@ class CaseWorkflow:
             request.actor,
             from_status=Status.RESPONDED,
             detail={Detail.REASON: request.reason, Detail.ANSWER_DUE: state.answer_due.isoformat()},
-            notifications=[self._to(Recipient(Addressee.DIRECTOR_GENERAL), "reopened"), self._to_department("reopened")],
+            notifications=[self._to(Recipient(Addressee.DIRECTOR_GENERAL), "reopened"),
+                           self._to_department("reopened")],
         )
 
     # ---------------------------------------------------------------- updates, signals, query
@@ -518,13 +525,15 @@ class CaseWorkflow:
             try:
                 if operator and action not in OPERATOR_SIGNAL_ACTIONS:
                     raise ApplicationError(
-                        f"a signal may only {', '.join(sorted(OPERATOR_SIGNAL_ACTIONS))}; {action} goes through the API",
+                        f"a signal may only {', '.join(sorted(OPERATOR_SIGNAL_ACTIONS))}; "
+                        f"{action} goes through the API",
                         type=ACTION_REFUSED, non_retryable=True,
                     )
                 self._validate(action, request.actor, replaying_old_rules=self._under_old_rules(action, request.actor))
                 self._check_request(action, request)
             except ApplicationError as refused:
-                await self._record_step(Step.REFUSED, actor, detail={Detail.ACTION: str(action), Detail.REASON: refused.message})
+                refusal = {Detail.ACTION: str(action), Detail.REASON: refused.message}
+                await self._record_step(Step.REFUSED, actor, detail=refusal)
                 return
             await self._performers[action](self, dataclasses.replace(request, actor=actor))
 
@@ -540,7 +549,8 @@ class CaseWorkflow:
             if action == Action.INSTRUCT:
                 check_instruction_values(request.department, self._facts(), self._known_departments(request))
             elif action == Action.TRIAGE:
-                check_triage_values(request.department, request.kind, request.priority, self._known_departments(request))
+                check_triage_values(request.department, request.kind, request.priority,
+                                    self._known_departments(request))
         except ActionRefused as refused:
             raise ApplicationError(str(refused), type=ACTION_REFUSED, non_retryable=True) from None
 
@@ -741,7 +751,8 @@ class CaseWorkflow:
         state = self._state
         moved: PauseExtensionResult = await workflow.execute_local_activity(
             "extend_for_pause",
-            PauseExtension([state.department_due, state.answer_due, state.department_reminder], pause.started, pause.ended),
+            PauseExtension([state.department_due, state.answer_due, state.department_reminder],
+                           pause.started, pause.ended),
             result_type=PauseExtensionResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,

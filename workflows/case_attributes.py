@@ -34,8 +34,10 @@ SIGNAL_NAMES = {
 # A ready list view per queue, for the Temporal UI's search box or `temporal workflow list --query`.
 QUEUES = {
     "to triage": 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND CaseStatus = "received"',
-    "with a department": 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND CaseStatus = "with_department"',
-    "escalated to the Director General": 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND EscalationLevel = 2',
+    "with a department":
+        'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND CaseStatus = "with_department"',
+    "escalated to the Director General":
+        'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND EscalationLevel = 2',
     "breached": 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND Breached = true',
     "critical reports": 'WorkflowType = "CaseWorkflow" AND ExecutionStatus = "Running" AND CasePriority = "critical"',
 }

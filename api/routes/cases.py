@@ -18,7 +18,6 @@ from api.departments import active_department_codes
 from api.deps import CallerDep, Services, ServicesDep
 from api.errors import ErrorResponse
 from api.routes.tracking import TrackingView, tracking_view_of
-from api.updates import IdempotencyKey, send_update
 from api.schemas import (
     CaseList,
     CasePublic,
@@ -37,6 +36,7 @@ from api.schemas import (
     TimelineEntryPublic,
     TriageBody,
 )
+from api.updates import IdempotencyKey, send_update
 from api.visibility import (
     may_see,
     may_see_submitter,
@@ -297,7 +297,8 @@ async def _query_view(services: Services, reference: str) -> CaseView | None:
         return None
 
 
-def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseView | None, caller: Caller) -> CasePublic:
+def _case_public(record: CaseRecord, timeline: list[TimelineEntry], view: CaseView | None,
+                 caller: Caller) -> CasePublic:
     live = view or record
     submitter = channel_ref = None
     # The channel's reference (a Tajawob one, say) can lead back to the person: it goes with the identity.
@@ -370,7 +371,8 @@ async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Ask the submitter for more details; every clock pauses until they answer."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.request_info, InfoRequest(caller.as_actor(), body.question),
+    return await send_update(services, reference, CaseWorkflow.request_info,
+                             InfoRequest(caller.as_actor(), body.question),
                              body=body, idempotency_key=idempotency_key)
 
 
@@ -379,7 +381,8 @@ async def submitter_info(reference: str, body: SubmitterInfoBody, caller: Caller
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Pass on the submitter's answer; the clocks resume with deadlines moved by the pause."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.submitter_info, SubmitterInfo(caller.as_actor(), body.answer),
+    return await send_update(services, reference, CaseWorkflow.submitter_info,
+                             SubmitterInfo(caller.as_actor(), body.answer),
                              body=body, idempotency_key=idempotency_key)
 
 
@@ -410,7 +413,8 @@ async def respond(reference: str, body: RespondBody, caller: CallerDep, services
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Send the answer to the submitter; the contest window opens."""
     await ensure_visible(services, caller, reference)
-    return await send_update(services, reference, CaseWorkflow.respond, SubmitterResponse(caller.as_actor(), body.message),
+    return await send_update(services, reference, CaseWorkflow.respond,
+                             SubmitterResponse(caller.as_actor(), body.message),
                              body=body, idempotency_key=idempotency_key)
 
 
@@ -434,4 +438,5 @@ async def contest(reference: str, body: ContestBody, caller: CallerDep, services
 
 def _not_an_active_department(code: str) -> errors.ApiError:
     return errors.ApiError(422, "validation_error", f"unknown department {code!r}",
-                           [errors.FieldProblem(field="department", reason="not an active department of the directory")])
+                           [errors.FieldProblem(field="department",
+                                                reason="not an active department of the directory")])

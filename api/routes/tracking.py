@@ -29,8 +29,8 @@ from api.deps import Services, ServicesDep
 from api.errors import ApiError, ErrorResponse
 from api.public_limit import limit_public_requests
 from api.ratelimit import GuessedCase, RateLimited, TrackingAttempt, TrackingLimiter
-from api.updates import IdempotencyKey, send_update
 from api.schemas import ContestBody, StrictBody, SubmitterInfoBody, free_text
+from api.updates import IdempotencyKey, send_update
 from domain.kinds import FINAL_STATUSES, Kind, Status
 from domain.lifecycle import SUBMITTER, Action
 from domain.steps import CloseReason, Detail, Step
@@ -252,7 +252,9 @@ STEP_WORDS: dict[Action | Step, tuple[str, Words]] = {
 }
 
 CLOSED_WORDS: dict[CloseReason, Words] = {
-    CloseReason.ACCEPTED: Words(ar="أُغلق طلبكم بعد قبولكم الرد.", en="Your case was closed after you accepted the answer."),
+    CloseReason.ACCEPTED: Words(
+        ar="أُغلق طلبكم بعد قبولكم الرد.", en="Your case was closed after you accepted the answer."
+    ),
     CloseReason.ARCHIVED: Words(
         ar="أُغلق طلبكم وحُفظ بعد انتهاء مدة الاعتراض على الرد.",
         en="Your case was closed and archived after the period to contest the answer ended.",
@@ -283,7 +285,8 @@ def _step(entry: TimelineEntry) -> TrackingStep | None:
     return TrackingStep(at=entry.at, step=code, text=words, note=detail.get(note_field) if note_field else None)
 
 
-def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[TimelineEntry], rated: bool) -> TrackingView:
+def _tracking_view(record: CaseRecord, view: CaseView | None, timeline: list[TimelineEntry],
+                   rated: bool) -> TrackingView:
     current = Status(view.status if view else record.status)
     # The words the submitter was last written, as the case keeps them: its workflow while it runs, its row after.
     question, answer = (view.question, view.answer) if view else (record.question, record.answer)
@@ -382,7 +385,8 @@ async def answer_question(
     idempotency_key: IdempotencyKey = None,
 ) -> TrackingView:
     """Answer the ministry's request for information; the case's clocks resume."""
-    view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), body.answer),
+    view = await send_update(services, case.reference, CaseWorkflow.submitter_info,
+                             SubmitterInfo(_submitter(), body.answer),
                              body=body, idempotency_key=idempotency_key)
     return await tracking_view_of(services, case.reference, view)
 

@@ -15,7 +15,7 @@ submitted by `channel` and routed to `DEPARTMENT`, so `other_department` is the 
 
 The admin routes (keys and departments) are no case's: only `admin` may use them, every other role
 gets 403 and changes nothing, as on the other routes that are not about one case.
-"""
+"""  # noqa: E501 - the table's rows are one line each
 
 import time
 from datetime import datetime, timedelta
@@ -58,22 +58,22 @@ ACTIONS = {route for route, (method, *_) in ROUTES.items() if method == "POST"}
 # 409: the caller sees the case, and the workflow refuses the action (nothing is recorded).
 EXPECTED: dict[str, dict[str, int]] = {
     #                 channel other_ch cs   dept other_dept DG  auditor admin
-    "read":           dict(zip(CALLERS, (200, 404, 200, 200, 404, 200, 200, 403))),
-    "reads":          dict(zip(CALLERS, (403, 403, 403, 403, 403, 403, 200, 403))),
-    "list":           dict(zip(CALLERS, (200, 200, 200, 200, 200, 200, 200, 403))),
-    "triage":         dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
-    "reject":         dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
-    "request-info":   dict(zip(CALLERS, (409, 404, 200, 200, 404, 200, 409, 403))),
+    "read":           dict(zip(CALLERS, (200, 404, 200, 200, 404, 200, 200, 403), strict=True)),
+    "reads":          dict(zip(CALLERS, (403, 403, 403, 403, 403, 403, 200, 403), strict=True)),
+    "list":           dict(zip(CALLERS, (200, 200, 200, 200, 200, 200, 200, 403), strict=True)),
+    "triage":         dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403), strict=True)),
+    "reject":         dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403), strict=True)),
+    "request-info":   dict(zip(CALLERS, (409, 404, 200, 200, 404, 200, 409, 403), strict=True)),
     # The open case is escalated: its reply is the department's or the Director General's.
-    "reply":          dict(zip(CALLERS, (409, 404, 409, 200, 404, 200, 409, 403))),
-    "submitter-info": dict(zip(CALLERS, (200, 404, 200, 409, 404, 409, 409, 403))),
-    "respond":        dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
-    "close":          dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403))),
-    "contest":        dict(zip(CALLERS, (200, 404, 200, 409, 404, 409, 409, 403))),
-    "instruct":       dict(zip(CALLERS, (409, 404, 409, 409, 404, 200, 409, 403))),
+    "reply":          dict(zip(CALLERS, (409, 404, 409, 200, 404, 200, 409, 403), strict=True)),
+    "submitter-info": dict(zip(CALLERS, (200, 404, 200, 409, 404, 409, 409, 403), strict=True)),
+    "respond":        dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403), strict=True)),
+    "close":          dict(zip(CALLERS, (409, 404, 200, 409, 404, 409, 409, 403), strict=True)),
+    "contest":        dict(zip(CALLERS, (200, 404, 200, 409, 404, 409, 409, 403), strict=True)),
+    "instruct":       dict(zip(CALLERS, (409, 404, 409, 409, 404, 200, 409, 403), strict=True)),
 }
 # Whether the case is in the caller's `GET /v1/cases`.
-LISTED = dict(zip(CALLERS, (True, False, True, True, False, True, True, False)))
+LISTED = dict(zip(CALLERS, (True, False, True, True, False, True, True, False), strict=True))
 
 
 def not_found_body(reference: str) -> dict:
@@ -82,8 +82,10 @@ def not_found_body(reference: str) -> dict:
 
 @pytest.fixture(scope="module")
 async def callers(keys, database) -> dict[str, str]:
-    _, other_channel = await create_api_key(database, role=Role.CHANNEL, name="test other channel", department=None, channels=list(Channel))
-    return {**{name: getattr(keys, name) for name in CALLERS if name != "other_channel"}, "other_channel": other_channel}
+    _, other_channel = await create_api_key(database, role=Role.CHANNEL, name="test other channel", department=None,
+                                            channels=list(Channel))
+    return {**{name: getattr(keys, name) for name in CALLERS if name != "other_channel"},
+            "other_channel": other_channel}
 
 
 # Cases made for one test, stopped after it; shared ones once replaced (in the next test's teardown) and at the end.
@@ -176,7 +178,8 @@ async def listed(api, key: str, case: dict) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("route", "caller"), list(product(ROUTES, CALLERS)), ids=[f"{route}-{caller}" for route, caller in product(ROUTES, CALLERS)]
+    ("route", "caller"), list(product(ROUTES, CALLERS)),
+    ids=[f"{route}-{caller}" for route, caller in product(ROUTES, CALLERS)],
 )
 async def test_route_by_role(api, keys, callers, database, route, caller):
     method, path, body, state = ROUTES[route]
@@ -321,7 +324,8 @@ async def test_admin_route_by_role(api, callers, database, route, caller):
     method, template = ADMIN_ROUTES[route]
     expected = ADMIN_EXPECTED[route][caller]
     marker = f"access {route} {caller}"
-    target_id, _ = await create_api_key(database, role=Role.CHANNEL, name=marker, department=None, channels=list(Channel))
+    target_id, _ = await create_api_key(database, role=Role.CHANNEL, name=marker, department=None,
+                                        channels=list(Channel))
     code = f"ACCESS_{route.replace('-', '_')}_{caller}".upper()
     path = template.format(key_id=target_id, code=code)
     bodies = {
@@ -357,7 +361,7 @@ async def test_the_admin_table_covers_every_admin_route_and_caller():
 
 # ---------------------------------------------------------------- delivery figures
 
-DELIVERY_SUMMARY_EXPECTED = dict(zip(CALLERS, (403, 403, 200, 403, 403, 403, 200, 200)))
+DELIVERY_SUMMARY_EXPECTED = dict(zip(CALLERS, (403, 403, 200, 403, 403, 403, 200, 200), strict=True))
 
 
 @pytest.mark.parametrize("caller", CALLERS)

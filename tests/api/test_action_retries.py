@@ -1,4 +1,5 @@
-"""An action or a submission whose answer was lost can be retried: the retry gets the first outcome, never a second step.
+"""An action or a submission whose answer was lost can be retried: the retry gets the first outcome, never a
+second step.
 
 An error answer means the action did not happen, or says that it may have (503 outcome_unknown)
 and gives the Idempotency-Key to retry with.
@@ -133,7 +134,8 @@ async def test_a_submission_whose_start_had_no_answer_says_so_and_its_retry_gets
     assert len(await eventually(received)) == 1
 
 
-async def test_an_action_on_a_finished_case_is_case_closed_and_on_no_case_not_found(api, keys, temporal_client, services):
+async def test_an_action_on_a_finished_case_is_case_closed_and_on_no_case_not_found(
+        api, keys, temporal_client, services):
     """Temporal answers both with the same NOT_FOUND; the workflow's own status tells them apart."""
     case = await submit(api, keys.channel)
     rejected = await api.post(f"/v1/cases/{case['reference']}/reject", json={"reason": "duplicate"},

@@ -299,7 +299,8 @@ async def test_a_department_added_while_a_case_runs_can_take_it(api, keys):
     added = new_code()
     await put_department(api, keys, added, expect=201)
     try:
-        routed = await api.post(f"/v1/cases/{reference}/triage", json={"department": added}, headers=bearer(keys.cs_agent))
+        routed = await api.post(f"/v1/cases/{reference}/triage", json={"department": added},
+                                headers=bearer(keys.cs_agent))
         assert routed.status_code == 200, routed.text
         assert routed.json()["department"] == added
     finally:
@@ -340,7 +341,8 @@ async def test_the_command_line_makes_department_keys_for_the_directorys_active_
         made = await complaints_cli(settings, "apikey", "create", "--role", "department", "--department", added)
         assert made.returncode == 0, made.stderr
         assert "created key #" in made.stdout and added in made.stdout
-        refused = await complaints_cli(settings, "apikey", "create", "--role", "department", "--department", deactivated)
+        refused = await complaints_cli(settings, "apikey", "create", "--role", "department",
+                                       "--department", deactivated)
         assert refused.returncode != 0
         assert f"--department {deactivated!r} is not an active department of the directory" in refused.stderr
     finally:

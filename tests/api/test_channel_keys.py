@@ -55,7 +55,8 @@ async def test_a_key_bound_to_tajawob_submits_a_complaint_without_civil_id(api, 
 async def test_the_admin_api_shows_a_keys_channels_and_refuses_them_where_they_mean_nothing(api, keys):
     made = await admin_made_key(api, keys, role="channel", channels=["email", "phone"])
     listed = (await api.get("/v1/admin/keys", headers=bearer(keys.admin))).json()
-    missing = await api.post("/v1/admin/keys", json={"name": "no channels", "role": "channel"}, headers=bearer(keys.admin))
+    missing = await api.post("/v1/admin/keys", json={"name": "no channels", "role": "channel"},
+                             headers=bearer(keys.admin))
     on_staff = await api.post("/v1/admin/keys", json={"name": "agent", "role": "cs_agent", "channels": ["website"]},
                               headers=bearer(keys.admin))
     unknown = await api.post("/v1/admin/keys", json={"name": "x", "role": "channel", "channels": ["fax"]},

@@ -1,4 +1,5 @@
-"""The codec endpoint answers a browser only from the Temporal UI: wherever the UI's port is moved, unless told otherwise."""
+"""The codec endpoint answers a browser only from the Temporal UI: wherever the UI's port is moved, unless told
+otherwise."""
 
 import httpx
 

@@ -20,8 +20,10 @@ async def post(api, key, body, **headers):
 
 async def recorded_once(database, reference: str) -> bool:
     async with database.session() as session:
-        actions = Counter((await session.exec(select(TimelineEntry.action).where(TimelineEntry.reference == reference))).all())
-        templates = Counter((await session.exec(select(OutboxMessage.template).where(OutboxMessage.reference == reference))).all())
+        actions = Counter((await session.exec(
+            select(TimelineEntry.action).where(TimelineEntry.reference == reference))).all())
+        templates = Counter((await session.exec(
+            select(OutboxMessage.template).where(OutboxMessage.reference == reference))).all())
     assert actions["received"] == 1, actions
     assert templates["acknowledgement"] == 1, templates
     return True

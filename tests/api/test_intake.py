@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -9,6 +10,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from store.models import CaseRecord, DepartmentEntry, TimelineEntry
 from tests.helpers import bearer, complaint, eventually, read_case, submit
+from workflows.case import CaseWorkflow
 
 
 async def test_a_complaint_becomes_a_case_with_a_running_workflow(api, keys, temporal_client):
@@ -136,3 +138,14 @@ async def test_a_key_that_submits_too_fast_is_slowed_down(services, database, wo
 
     assert [response.status_code for response in statuses] == [201, 201, 429]
     assert 0 < int(statuses[2].headers["Retry-After"]) <= 60
+
+
+async def test_the_answer_due_the_submitter_is_told_is_the_one_the_workflow_holds(api, keys, temporal_client):
+    # The API tells the deadlines in its 201; the workflow waits on them: one policy, one calendar, one function.
+    created = await submit(api, keys.channel, complaint(kind="report", priority="high"))
+
+    handle = temporal_client.get_workflow_handle(f"case-{created['reference']}")
+    view = await handle.query(CaseWorkflow.view)
+
+    assert datetime.fromisoformat(created["answer_due"]) == view.answer_due
+    assert datetime.fromisoformat(created["department_due"]) == view.department_due

@@ -9,7 +9,8 @@ requests, positive and negative, deterministically (`SEED`).
 The schema is the document the app serves at `/openapi.json`. Requests go through an app of this
 module's own (the session's servers, with a worker on a calendar of hour-long working days so that no
 deadline of the dozens of cases it makes falls due during the run; keys of its own, so the cases it
-makes are nobody else's; the pace limits raised so that they do not hide what is behind them) over the same httpx ASGI transport as
+makes are nobody else's; the pace limits raised so that they do not hide what is behind them) over the same
+httpx ASGI transport as
 the other API tests. Schemathesis' tests are synchronous: each request is run to completion on the
 session's event loop, where the database engine, the Temporal client and the worker live.
 
@@ -149,7 +150,8 @@ async def real_cases(client, role_keys) -> list[tuple[str, str]]:
 async def revocable_key_ids(database, role_keys) -> list[int]:
     """Keys the admin routes may revoke: a few made for that, and the fuzzing admin's own (refused, 409)."""
     ids = [
-        (await create_api_key(database, role=Role.CHANNEL, name=f"schemathesis disposable {n}", department=None, channels=list(Channel)))[0]
+        (await create_api_key(database, role=Role.CHANNEL, name=f"schemathesis disposable {n}", department=None,
+                              channels=list(Channel)))[0]
         for n in range(4)
     ]
     return ids + [(await find_caller(database, role_keys["admin"])).key_id]

@@ -227,7 +227,7 @@ async def test_an_address_over_its_limit_still_follows_a_case_nobody_guessed(api
         # A wrong guess from it is refused: 429, not 404, whichever case it names (the first failure, at t+5,
         # leaves the 60 s window 50 s after now).
         assert limited_by(await carrier.get(f"/v1/track/{guessed_case}", headers=code(WRONG_CODE)), "50")
-        assert limited_by(await carrier.get(f"/v1/track/C-2026-999994", headers=code(WRONG_CODE)), "50")
+        assert limited_by(await carrier.get("/v1/track/C-2026-999994", headers=code(WRONG_CODE)), "50")
         # That guess made `guessed_case` a case being guessed: the over-limit address may not try it again,
         assert limited_by(await carrier.get(f"/v1/track/{guessed_case}", headers=code(guessed_code)), "50")
         # while another address, and the shared case from the same address, go on as before.
@@ -354,7 +354,8 @@ async def test_an_answer_to_the_question_resumes_the_case(api, track, keys):
 async def test_a_contest_reopens_the_case_with_the_director_general(api, track, keys):
     reference, tracking_code = await new_case(api, keys)
     await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
-    early = await track.post(f"/v1/track/{reference}/contest", json={"reason": "Too early"}, headers=code(tracking_code))
+    early = await track.post(f"/v1/track/{reference}/contest", json={"reason": "Too early"},
+                             headers=code(tracking_code))
     assert early.status_code == 409
     await act(api, keys.department, reference, "reply", {"summary": INTERNAL_SUMMARY})
     await act(api, keys.cs_agent, reference, "respond", {"message": "It is done."})
@@ -434,6 +435,9 @@ async def test_the_case_row_keeps_the_words_last_written_to_the_submitter(api, t
     await act(api, keys.cs_agent, rejected, "reject", {"reason": "A duplicate of C-2026-000001."})
     async with database.transaction() as session:
         # The view reads the row: a timeline that says otherwise does not change what it shows.
-        await session.exec(update(TimelineEntry).where(TimelineEntry.reference == rejected, TimelineEntry.action == "reject")
-                           .values(detail={"reason": "not what the case keeps"}))
+        await session.exec(
+            update(TimelineEntry)
+            .where(TimelineEntry.reference == rejected, TimelineEntry.action == "reject")
+            .values(detail={"reason": "not what the case keeps"})
+        )
     assert (await view(track, rejected, rejected_code))["rejection_reason"] == "A duplicate of C-2026-000001."

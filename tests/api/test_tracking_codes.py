@@ -104,7 +104,8 @@ async def test_a_retry_whose_sealed_code_no_longer_opens_is_a_409_naming_its_cas
     retry = await api.post("/v1/cases", json=body, headers=bearer(keys.channel))
 
     assert retry.status_code == 409, retry.text
-    assert retry.json()["error"]["code"] == "tracking_code_unavailable" and reference in retry.json()["error"]["message"]
+    assert retry.json()["error"]["code"] == "tracking_code_unavailable"
+    assert reference in retry.json()["error"]["message"]
     async with database.session() as session:  # and no second case
         made = (await session.exec(select(CaseRecord).where(CaseRecord.channel_ref == body["channel_ref"]))).all()
     assert [case.reference for case in made] == [reference]

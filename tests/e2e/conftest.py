@@ -26,7 +26,8 @@ QUIET_CHROMIUM = [
 async def served_api(services: Services) -> AsyncIterator[str]:
     """The real app on a real port (a browser needs one), on the session's servers; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

@@ -1,4 +1,5 @@
-"""`complaints` run from a folder other than the clone's: it finds the stack's data dir, or says in one line what to set.
+"""`complaints` run from a folder other than the clone's: it finds the stack's data dir, or says in one line
+what to set.
 
 Each command runs as a person runs it, a subprocess in another folder. To leave the real clone's `.data` alone
 (a developer's `make dev` may be using it), they run the code of a copy of the clone made for the test, whose

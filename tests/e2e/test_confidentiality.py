@@ -132,7 +132,8 @@ class Callers:
         return await eventually(check, timeout=timeout, interval=0.25)
 
     async def wait_for_step(self, reference: str, action: str, timeout: float = days(10)) -> dict:
-        return await self.wait_until(reference, lambda case: any(e["action"] == action for e in case["timeline"]), timeout)
+        return await self.wait_until(reference, lambda case: any(e["action"] == action for e in case["timeline"]),
+                                     timeout)
 
     async def wait_for_final(self, reference: str, status: str, timeout: float = days(15)) -> dict:
         def final(case: dict) -> bool:
@@ -388,7 +389,8 @@ async def test_the_temporal_ui_shows_the_decoded_input_to_staff_with_a_key(api, 
     # What the Temporal UI posts to its codec endpoint: protobuf's JSON of the payloads, and the namespace.
     ui_request = json_format.MessageToDict(Payloads(payloads=[sealed]))
     for staff in (keys.auditor, keys.cs_agent):
-        response = await api.post("/v1/codec/decode", json=ui_request, headers={**bearer(staff), "X-Namespace": "default"})
+        response = await api.post("/v1/codec/decode", json=ui_request,
+                                  headers={**bearer(staff), "X-Namespace": "default"})
         assert response.status_code == 200, response.text
         (shown,) = json_format.ParseDict(response.json(), Payloads()).payloads
         assert shown.metadata["encoding"] == b"json/plain"

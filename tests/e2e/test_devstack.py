@@ -329,7 +329,8 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         # The UI's port was moved, and the codec lets the UI at that port (only) call it from a browser.
         ui_origin = f"http://127.0.0.1:{ui_port}"
         preflight = httpx.options(f"{stack.api}/v1/codec/decode", timeout=5, headers={
-            "Origin": ui_origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"})
+            "Origin": ui_origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"})
         assert preflight.headers.get("access-control-allow-origin") == ui_origin, preflight.headers
 
         # 5. Kill the worker: the supervisor starts another, and a case submitted meanwhile is recorded.

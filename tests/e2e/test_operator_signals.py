@@ -1,4 +1,5 @@
-"""An operator's signal, sent either documented way, reaches Temporal's storage sealed: its text is not in the SQLite files."""
+"""An operator's signal, sent either documented way, reaches Temporal's storage sealed: its text is not in the
+SQLite files."""
 
 import asyncio
 import json
@@ -48,7 +49,7 @@ async def test_a_signal_from_complaints_signal_or_the_cli_with_the_codec_is_seal
     assert cli.returncode == 0, cli.stderr
 
     for reference in (by_command, by_cli):
-        await eventually(lambda: _replied(database, reference))
+        await eventually(lambda: _replied(database, reference))  # noqa: B023
         case = (await api.get(f"/v1/cases/{reference}", headers=bearer(keys.auditor))).json()
         assert case["timeline"][-1]["actor"] == f"operator for department/{DEPARTMENT} (unverified)"
     stored = sqlite_files(settings.data_dir)

@@ -4,7 +4,7 @@ Holiday dates are those of the `holidays` package (country OM) as installed; the
 decrees and official announcements it cites (e.g. National Day moved by Decree 15/2025).
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from domain.calendar import CompressedCalendar, OmanCalendar, calendar_for, days
 from domain.policy import parse_policy
 
 MUSCAT = ZoneInfo("Asia/Muscat")
-UTC = timezone.utc
+UTC = UTC
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -254,8 +254,10 @@ def test_the_next_close_is_today_before_the_close_and_the_next_working_day_after
     thursday_morning = datetime(2026, 12, 3, 9, 0, tzinfo=MUSCAT)
     assert oman.next_close_after(thursday_morning) == datetime(2026, 12, 3, 14, 30, tzinfo=MUSCAT)
     # At the close itself, and after it: the next working day's, over the weekend.
-    assert oman.next_close_after(datetime(2026, 12, 3, 14, 30, tzinfo=MUSCAT)) == datetime(2026, 12, 6, 14, 30, tzinfo=MUSCAT)
-    assert oman.next_close_after(datetime(2026, 12, 5, 10, 0, tzinfo=MUSCAT)) == datetime(2026, 12, 6, 14, 30, tzinfo=MUSCAT)
+    assert oman.next_close_after(datetime(2026, 12, 3, 14, 30, tzinfo=MUSCAT)) == datetime(2026, 12, 6, 14, 30,
+                                                                                          tzinfo=MUSCAT)
+    assert oman.next_close_after(datetime(2026, 12, 5, 10, 0, tzinfo=MUSCAT)) == datetime(2026, 12, 6, 14, 30,
+                                                                                         tzinfo=MUSCAT)
 
 
 def test_one_close_a_working_day_from_close_to_close(oman):
@@ -269,9 +271,9 @@ def test_one_close_a_working_day_from_close_to_close(oman):
 
 def test_compressed_days_close_at_whole_multiples_of_their_length():
     calendar = CompressedCalendar(working_day_seconds=10)
-    start = datetime(2026, 12, 1, 8, 0, 3, tzinfo=timezone.utc)
+    start = datetime(2026, 12, 1, 8, 0, 3, tzinfo=UTC)
     first = calendar.next_close_after(start)
-    assert first == datetime(2026, 12, 1, 8, 0, 10, tzinfo=timezone.utc)
+    assert first == datetime(2026, 12, 1, 8, 0, 10, tzinfo=UTC)
     assert calendar.next_close_after(first) == first + timedelta(seconds=10)
 
 

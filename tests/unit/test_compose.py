@@ -1,15 +1,16 @@
-"""docker-compose.yml and the Dockerfile, read as text: no Docker, no servers, no YAML library.
+"""docker-compose.yml and the Dockerfile, read without Docker: the compose file with PyYAML, the Dockerfile as text.
 
-The compose file is read with a small indentation reader that understands what the file uses:
-block mappings, `&anchor` / `<<: *anchor` merges, flow lists and `|` blocks. Names the app reads
-come from core/settings.py itself, so a misspelt variable fails here, not in production.
+PyYAML resolves the file's `&anchor` / `<<: *anchor` merges as Compose does; `${VAR}` interpolation is left
+as written, which is what these tests check. Names the app reads come from core/settings.py itself, so a
+misspelt variable fails here, not in production.
 """
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from core.settings import Settings
 from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES
@@ -43,74 +44,6 @@ TEMPORAL_UI_VARIABLES = {
 POSTGRES_IMAGE_VARIABLES = {"POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_INITDB_ARGS", "PGDATA"}
 
 
-@dataclass
-class Node:
-    """One `key: value` line of the file and the lines indented under it."""
-
-    value: str
-    children: dict[str, "Node"] = field(default_factory=dict)
-    items: list[str] = field(default_factory=list)
-
-
-def _meaningful(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _parse(lines: list[str]) -> dict[str, Node]:
-    """The mapping at the indentation of the first line; nested blocks recursively."""
-    lines = _meaningful(lines)
-    if not lines:
-        return {}
-    level = _indent(lines[0])
-    mapping: dict[str, Node] = {}
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        body_start = index + 1
-        index = body_start
-        while index < len(lines) and _indent(lines[index]) > level:
-            index += 1
-        body = lines[body_start:index]
-        assert _indent(line) == level and not line.strip().startswith("- "), f"not a mapping entry: {line!r}"
-        key, _, value = line.strip().partition(":")
-        node = Node(value=value.strip())
-        if body and node.value not in ("|", ">"):  # a block scalar's lines are text, not structure
-            if body[0].strip().startswith("- "):
-                node.items = _items(body)
-            else:
-                node.children = _parse(body)
-        mapping[key.strip().strip('"')] = node
-    return mapping
-
-
-def _items(body: list[str]) -> list[str]:
-    """A block sequence: each item's text, its continuation lines joined with newlines."""
-    level = _indent(body[0])
-    items: list[list[str]] = []
-    for line in body:
-        if _indent(line) == level:
-            assert line.strip().startswith("- "), f"not a sequence item: {line!r}"
-            items.append([line.strip()[2:].strip()])
-        else:
-            items[-1].append(line.strip())
-    return ["\n".join(item) for item in items]
-
-
-def _resolve_merges(mapping: dict[str, Node], anchors: dict[str, Node]) -> dict[str, Node]:
-    merged: dict[str, Node] = {}
-    if "<<" in mapping:
-        alias = mapping["<<"].value
-        assert alias.startswith("*"), f"merge key without an alias: {alias!r}"
-        assert alias[1:] in anchors, f"unknown anchor {alias}"
-        merged.update(anchors[alias[1:]].children)
-    merged.update({key: node for key, node in mapping.items() if key != "<<"})
-    return merged
-
-
 @pytest.fixture(scope="module")
 def compose_text() -> str:
     assert COMPOSE.exists(), "docker-compose.yml is missing"
@@ -118,62 +51,28 @@ def compose_text() -> str:
 
 
 @pytest.fixture(scope="module")
-def top(compose_text: str) -> dict[str, Node]:
-    return _parse(compose_text.splitlines())
+def top(compose_text: str) -> dict[str, Any]:
+    return yaml.safe_load(compose_text)
 
 
 @pytest.fixture(scope="module")
-def services(top: dict[str, Node]) -> dict[str, dict[str, Node]]:
-    anchors = {node.value.split()[0][1:]: node for node in top.values() if node.value.startswith("&")}
-    return {name: _resolve_merges(node.children, anchors) for name, node in top["services"].children.items()}
+def services(top: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return top["services"]
 
 
-def environment(service: dict[str, Node]) -> dict[str, str]:
-    node = service.get("environment")
-    if node is None:
-        return {}
-    if node.items:
-        return dict(item.split("=", 1) for item in node.items)
-    return {key: child.value.strip('"') for key, child in node.children.items()}
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    variables = service.get("environment") or {}
+    if isinstance(variables, list):
+        return dict(item.split("=", 1) for item in variables)
+    return {key: str(value) for key, value in variables.items()}
 
 
-def depends_on(service: dict[str, Node]) -> dict[str, str]:
-    node = service.get("depends_on")
-    if node is None:
-        return {}
-    return {name: dep.children["condition"].value for name, dep in node.children.items()}
+def depends_on(service: dict[str, Any]) -> dict[str, str]:
+    return {name: dependency["condition"] for name, dependency in (service.get("depends_on") or {}).items()}
 
 
 def settings_aliases() -> set[str]:
     return {info.alias for info in Settings.model_fields.values() if info.alias}
-
-
-def test_the_reader_sees_what_a_yaml_parser_would():
-    text = """
-x-base: &base
-  image: a:1
-  environment:
-    A: "1"
-services:
-  one:
-    <<: *base
-    command: ["x", "y"]
-    depends_on:
-      two:
-        condition: service_healthy
-  two:
-    build: .
-    environment:
-      - B=2
-"""
-    top = _parse(text.splitlines())
-    anchors = {"base": top["x-base"]}
-    one = _resolve_merges(top["services"].children["one"].children, anchors)
-    two = top["services"].children["two"].children
-    assert one["image"].value == "a:1"
-    assert environment(one) == {"A": "1"}
-    assert depends_on(one) == {"two": "service_healthy"}
-    assert environment(two) == {"B": "2"}
 
 
 def test_the_whole_topology_is_there(services):
@@ -189,16 +88,16 @@ def test_public_images_are_pinned(services):
     for name, service in services.items():
         if "build" in service:
             continue
-        image = service["image"].value
+        image = service["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name} uses an unpinned image {image}"
 
 
 def test_app_services_run_the_project_image_with_their_command(services):
     for name in APP_SERVICES:
-        assert services[name]["build"].value == ".", f"{name} is not built from the project's Dockerfile"
-    assert services["worker"]["command"].value == '["complaints", "worker"]'
-    assert services["delivery"]["command"].value == '["complaints", "delivery"]'
-    assert services["migrate"]["command"].value == '["complaints", "migrate"]'
+        assert services[name]["build"] == ".", f"{name} is not built from the project's Dockerfile"
+    assert services["worker"]["command"] == ["complaints", "worker"]
+    assert services["delivery"]["command"] == ["complaints", "delivery"]
+    assert services["migrate"]["command"] == ["complaints", "migrate"]
     assert "command" not in services["api"], "the api runs the image's default command, `complaints api`"
 
 
@@ -206,16 +105,18 @@ def test_app_services_are_configured_for_the_cluster(services):
     app_db = services["app-db"]
     for name in APP_SERVICES:
         env = environment(services[name])
-        for required in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COMPLAINTS_TASK_QUEUE", "COMPLAINTS_POLICY"):
+        for required in ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COMPLAINTS_TASK_QUEUE",
+                         "COMPLAINTS_POLICY"):
             assert required in env, f"{name} does not get {required}"
-        url = re.fullmatch(r"postgresql://(\w+):(\$\{\w+:-[^}]*\})@([\w-]+):5432/(\w+)", env["DATABASE_URL"])
+        url = re.fullmatch(r"postgresql://(\w+):(\$\{\w+:\?[^}]*\})@([\w-]+):5432/(\w+)", env["DATABASE_URL"])
         assert url, f"{name}: DATABASE_URL is not a postgresql:// URL to a compose service: {env['DATABASE_URL']}"
         user, password, host, database = url.groups()
         assert host == "app-db"
         db_env = environment(app_db)
-        assert (user, password, database) == (db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"], db_env["POSTGRES_DB"])
+        assert (user, password, database) == (db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"],
+                                              db_env["POSTGRES_DB"])
         host, _, port = env["TEMPORAL_ADDRESS"].partition(":")
-        assert host in services and services[host]["image"].value.startswith("temporalio/server:") and port == "7233"
+        assert host in services and services[host]["image"].startswith("temporalio/server:") and port == "7233"
 
 
 def test_every_app_variable_is_spelled_as_core_settings_reads_it(services):
@@ -228,7 +129,7 @@ def test_every_app_variable_is_spelled_as_core_settings_reads_it(services):
 
 def test_migrate_is_what_registers_the_case_search_attributes(compose_text, services):
     # No separate registration job: `complaints migrate` adds them through the operator API.
-    assert services["migrate"]["command"].value == '["complaints", "migrate"]'
+    assert services["migrate"]["command"] == ["complaints", "migrate"]
     for key in CASE_SEARCH_ATTRIBUTES:
         assert key.name in compose_text, f"the compose file's notes do not mention {key.name}"
 
@@ -242,14 +143,25 @@ def test_third_party_images_get_their_documented_variables(services):
     assert set(environment(services["temporal-schema"])) <= {"SQL_PASSWORD", "SQL_USER", "SQL_HOST", "SQL_PORT"}
 
 
-def test_each_password_is_one_variable_with_an_obvious_default(services):
+def test_each_password_is_one_variable_that_must_be_set(services):
     temporal_db = environment(services["temporal-db"])["POSTGRES_PASSWORD"]
     assert temporal_db == environment(services["temporal"])["POSTGRES_PWD"]
     assert temporal_db == environment(services["temporal-schema"])["SQL_PASSWORD"]
     for name, service in services.items():
         for key, value in environment(service).items():
-            if key.endswith(("PASSWORD", "PWD")):
-                assert re.fullmatch(r"\$\{\w+:-change-me\}", value), f"{name}.{key} is not ${{VAR:-change-me}}"
+            if key.endswith(("PASSWORD", "PWD")) and key != "COMPLAINTS_SMTP_PASSWORD":
+                assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), f"{name}.{key} is not ${{VAR:?message}}"
+
+
+def test_the_app_runs_in_production_and_refuses_default_secrets(compose_text, services):
+    assert ":-change-me}" not in compose_text, "a secret still defaults to change-me"
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert env["COMPLAINTS_ENV"] == "production"
+        for secret in ("COMPLAINTS_SECRET_KEY", "COMPLAINTS_CODEC_KEYS"):
+            assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", env[secret]), f"{name}.{secret} must be set, not defaulted"
+        # Needed only with a user name; the app itself refuses a user name without it (core/settings.py).
+        assert env["COMPLAINTS_SMTP_PASSWORD"] == "${COMPLAINTS_SMTP_PASSWORD:-}"
 
 
 def test_start_order(services):
@@ -268,17 +180,16 @@ def test_start_order(services):
             if condition == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
     for one_shot in ("temporal-schema", "temporal-namespace", "migrate"):
-        assert services[one_shot]["restart"].value == '"no"', f"{one_shot} must run once, not be restarted"
+        assert services[one_shot]["restart"] == "no", f"{one_shot} must run once, not be restarted"
 
 
 def test_temporal_server_gets_the_dynamic_config_file_it_is_told_to_read(top, services):
     temporal = services["temporal"]
     path = environment(temporal)["DYNAMIC_CONFIG_FILE_PATH"]
-    mounts = [dict(line.split(": ", 1) for line in item.splitlines()) for item in temporal["configs"].items]
-    assert {"source": "temporal-dynamic-config", "target": path} in mounts, (
+    assert {"source": "temporal-dynamic-config", "target": path} in temporal["configs"], (
         "the server exits at start when its dynamic config file is missing"
     )
-    assert top["configs"].children["temporal-dynamic-config"].children["content"].value == "|"
+    assert "limit.maxIDLength" in yaml.safe_load(top["configs"]["temporal-dynamic-config"]["content"])
 
 
 def test_dockerfile_runs_the_api_as_a_non_root_user_on_all_interfaces():
@@ -299,4 +210,4 @@ def test_workers_get_time_to_finish_their_sends_when_stopped(services):
 
     assert 60 > WORKER_STOP_TIMEOUT > SHUTDOWN_GRACE.total_seconds()
     for name in ("worker", "delivery"):
-        assert services[name]["stop_grace_period"].value == "60s"
+        assert services[name]["stop_grace_period"] == "60s"

@@ -1,6 +1,6 @@
 """A case's deadlines: from its receipt, under the terms frozen at intake, moved by pauses."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ from domain.deadlines import CaseDeadlines, Pause, compute_case_deadlines
 from domain.policy import CaseTerms
 
 MUSCAT = ZoneInfo("Asia/Muscat")
-UTC = timezone.utc
+UTC = UTC
 
 # The shipped report times: critical 1/2, high 2/3, normal 5/10, low 10/15.
 REPORT_TERMS = CaseTerms(

@@ -46,7 +46,8 @@ def test_the_policy_allows(action, status, role):
     ("action", "facts", "role", "department", "reason"),
     [
         (Action.TRIAGE, case(Status.RECEIVED), Role.DEPARTMENT, "HR", "may not triage"),
-        (Action.RESPOND, case(Status.WITH_DEPARTMENT), Role.CS_AGENT, None, "cannot respond a case that is with_department"),
+        (Action.RESPOND, case(Status.WITH_DEPARTMENT), Role.CS_AGENT, None,
+         "cannot respond a case that is with_department"),
         (Action.REPLY, case(Status.WITH_DEPARTMENT), Role.DEPARTMENT, "IT", "not routed to the caller's department"),
         (Action.REPLY, case(Status.WITH_DEPARTMENT), Role.DIRECTOR_GENERAL, None, "only once it is escalated"),
         (Action.REPLY, case(Status.CLOSED), Role.CS_AGENT, None, "the case is closed"),
@@ -55,7 +56,8 @@ def test_the_policy_allows(action, status, role):
         (Action.TRIAGE, case(Status.REJECTED), Role.CS_AGENT, None, "the case is rejected"),
         (Action.INSTRUCT, case(Status.WITH_DEPARTMENT), Role.DIRECTOR_GENERAL, None, "only once it is escalated"),
         (Action.INSTRUCT, case(Status.WITH_DEPARTMENT, level=2), Role.CS_AGENT, None, "may not instruct"),
-        (Action.REPLY, case(Status.WITH_DEPARTMENT, level=2), Role.CS_AGENT, None, "the reply is the Director General's"),
+        (Action.REPLY, case(Status.WITH_DEPARTMENT, level=2), Role.CS_AGENT, None,
+         "the reply is the Director General's"),
     ],
 )
 def test_the_policy_refuses_with_a_reason(action, facts, role, department, reason):

@@ -79,7 +79,8 @@ async def test_the_rerun_of_a_lost_task_replaces_the_steps_it_had_written(databa
 
     assert await steps_of(database, reference) == ["0001-received", "0002-reject"]
     async with database.session() as session:
-        messages = (await session.exec(select(OutboxMessage.message_key).where(OutboxMessage.reference == reference))).all()
+        messages = (await session.exec(
+            select(OutboxMessage.message_key).where(OutboxMessage.reference == reference))).all()
         row = await session.get(CaseRecord, reference)
     assert sorted(messages) == ["0001-received-0-acknowledgement", "0002-reject-0-acknowledgement"]
     assert (row.status, row.last_step, row.last_task) == ("rejected", 2, 13)

@@ -60,7 +60,8 @@ def submitter(contact: dict, **extra) -> dict:
 
 async def outbox_rows(database, reference: str) -> list[OutboxMessage]:
     async with database.session() as session:
-        rows = await session.exec(select(OutboxMessage).where(OutboxMessage.reference == reference).order_by(OutboxMessage.id))
+        rows = await session.exec(select(OutboxMessage).where(OutboxMessage.reference == reference)
+                                  .order_by(OutboxMessage.id))
         return list(rows.all())
 
 
@@ -83,7 +84,8 @@ async def settled(database, reference: str, count: int) -> list[OutboxMessage]:
 async def department_addresses(database):
     """The admin's directory: the address the civil-status department is told at."""
     async with database.transaction() as session:
-        await session.exec(update(DepartmentEntry).where(DepartmentEntry.code == DEPARTMENT).values(email=DEPARTMENT_EMAIL))
+        await session.exec(update(DepartmentEntry).where(DepartmentEntry.code == DEPARTMENT)
+                           .values(email=DEPARTMENT_EMAIL))
         await session.exec(
             update(DepartmentEntry).where(DepartmentEntry.customer_service).values(email=CUSTOMER_SERVICE_EMAIL)
         )
@@ -109,7 +111,8 @@ async def test_one_arabic_acknowledgement_by_email_and_one_sms(api, keys, databa
     assert len(sms) == 1
     assert reference in json.loads(sms[0].body)["text"]
     assert sms[0].headers["idempotency-key"] == f"{reference}.{rows[0].message_key}.sms"
-    assert {(row.transport, row.status) for row in await deliveries(database, reference)} == {("email", "sent"), ("sms", "sent")}
+    assert {(row.transport, row.status) for row in await deliveries(database, reference)} == {
+        ("email", "sent"), ("sms", "sent")}
 
 
 async def test_messages_are_sent_from_the_senders_own_task_queue(api, keys, database, settings, temporal_client):
@@ -141,7 +144,8 @@ async def test_tajawob_gets_a_signed_callback_for_its_submitters(api, keys, data
     reference = await new_case(api, keys, channel="tajawob", channel_ref=channel_ref,
                                submitter={"category": "beneficiary", "civil_id": "12345678"})
     await settled(database, reference, 1)
-    (callback,) = [request for request in http_sink.at("/tajawob") if json.loads(request.body)["reference"] == reference]
+    (callback,) = [request for request in http_sink.at("/tajawob")
+                   if json.loads(request.body)["reference"] == reference]
     timestamp = callback.headers["x-complaints-timestamp"]
     expected = hmac.new(TAJAWOB_CALLBACK_SECRET.encode(), timestamp.encode() + b"." + callback.body, hashlib.sha256)
     assert callback.headers["x-complaints-signature"] == "sha256=" + expected.hexdigest()
@@ -252,7 +256,8 @@ async def test_a_message_the_receiver_took_stays_recorded_when_the_deadline_cuts
 ):
     reference = await new_case(api, keys, submitter=submitter(unique_contact()))
     rows = await settled(database, reference, 1)
-    (row,) = [row for row in await deliveries(database, reference) if row.outbox_id == rows[0].id and row.transport == "email"]
+    (row,) = [row for row in await deliveries(database, reference)
+              if row.outbox_id == rows[0].id and row.transport == "email"]
     async with database.transaction() as session:
         await session.exec(update(Delivery).where(Delivery.id == row.id).values(status="sending", sent_at=None))
     monkeypatch.setattr(delivery, "SEND_DEADLINE_SECONDS", 0.5)

@@ -13,8 +13,8 @@ from activities.digest import DigestActivities
 from core.director_general_digest import ensure_director_general_digest
 from domain.calendar import CompressedCalendar
 from store.models import DirectorGeneralDigest, TimelineEntry
-from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, WORKING_DAY_SECONDS
 from tests import helpers
+from tests.conftest import DEPARTMENT, DIRECTOR_GENERAL_EMAIL, WORKING_DAY_SECONDS
 from tests.helpers import eventually
 from tests.workflows.test_lifecycle import act, days, new_case, outbox
 from workflows.digest_messages import DigestRequest
@@ -88,7 +88,8 @@ async def test_a_days_digest_is_sent_once_however_often_it_is_asked_for(api, key
     # The others were told another attempt holds it (retried by Temporal), or that it was sent.
     assert all(isinstance(outcome, Exception) or outcome.status in ("sent", "already_sent") for outcome in outcomes)
     key = f"<digest.{day:%Y%m%dT%H%M%S}@"
-    copies = [message for message in mail_server.folder.to(DIRECTOR_GENERAL_EMAIL) if message["Message-ID"].startswith(key)]
+    copies = [message for message in mail_server.folder.to(DIRECTOR_GENERAL_EMAIL)
+              if message["Message-ID"].startswith(key)]
     assert len(copies) == 1 and reference in copies[0].get_body(("plain",)).get_content()
 
 

@@ -19,7 +19,8 @@ DAY = timedelta(seconds=WORKING_DAY_SECONDS)
 
 
 def days(count: float) -> float:
-    """A wait bound in seconds: generous, because a busy machine runs late; a test never waits it out when all is well."""
+    """A wait bound in seconds: generous, because a busy machine runs late; a test never waits it out when all is
+    well."""
     return count * WORKING_DAY_SECONDS
 
 

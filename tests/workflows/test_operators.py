@@ -22,7 +22,8 @@ def cli_args(reference: str, action: str, **options) -> argparse.Namespace:
     return argparse.Namespace(reference=reference, action=action, **{**defaults, **options})
 
 
-async def test_a_signalled_reply_is_the_operators_step_for_the_department_unverified(api, keys, database, temporal_client):
+async def test_a_signalled_reply_is_the_operators_step_for_the_department_unverified(api, keys, database,
+                                                                                    temporal_client):
     reference = await new_case(api, keys)
     await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
     request = signal_request(cli_args(reference, "reply", on_behalf_of=f"department/{DEPARTMENT}",
@@ -68,7 +69,8 @@ async def test_the_list_view_has_department_due_and_priority_and_each_queue_quer
     await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
 
     async def listed():
-        query = f'WorkflowId = "{workflow_id(reference)}" AND CasePriority = "critical" AND DepartmentDue > "2000-01-01T00:00:00Z"'
+        query = (f'WorkflowId = "{workflow_id(reference)}" AND CasePriority = "critical" '
+                 'AND DepartmentDue > "2000-01-01T00:00:00Z"')
         return [execution async for execution in temporal_client.list_workflows(query)] or None
 
     await eventually(listed)

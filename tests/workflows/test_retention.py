@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities.retention import ERASED, PersonalDataRetention, retention_activities
 from core.retention_schedule import ScheduleChange, ensure_retention_schedule
-from domain.policy import load_policy
+from core.timekeeping import timekeeping
 from store.models import CaseRecord, IntakeRequest, OutboxMessage, TimelineEntry
 from store.ratings import Rating
 from workflows.retention import RetentionWorkflow
@@ -169,13 +169,15 @@ def assert_erased(before: dict, after: dict, timeline_erased) -> None:
         "personal_data_erased_at": case["personal_data_erased_at"],
     }
     assert [(row["action"], row["detail"]) for row in after["timeline"]] == timeline_erased
-    assert [{**row, "detail": None} for row in after["timeline"]] == [{**row, "detail": None} for row in before["timeline"]]
+    assert [{**row, "detail": None} for row in after["timeline"]] == [
+        {**row, "detail": None} for row in before["timeline"]]
     reference = case["reference"]
     assert [(row["template"], row["context"]) for row in after["outbox"]] == [
         (template, {"reference": reference, "kind": "complaint", "status": "closed", "answer_due": DUE, **extra})
         for template, extra in MESSAGES_ERASED
     ]
-    assert [{**row, "context": None} for row in after["outbox"]] == [{**row, "context": None} for row in before["outbox"]]
+    assert [{**row, "context": None} for row in after["outbox"]] == [
+        {**row, "context": None} for row in before["outbox"]]
     assert after["ratings"] == [{**rating, "comment": None} for rating in before["ratings"]]
     assert after["intake_requests"] == []
     text = repr(after)
@@ -186,7 +188,7 @@ def assert_erased(before: dict, after: dict, timeline_erased) -> None:
 
 @pytest.fixture
 def policy(settings):
-    return load_policy(settings.policy_path)
+    return timekeeping(settings).policy
 
 
 @pytest.fixture
@@ -194,7 +196,8 @@ async def retention_queue(temporal_client, database, policy):
     """A worker of our own for RetentionWorkflow and its activity, on a task queue no other test uses."""
     queue = f"retention-{uuid.uuid4()}"
     worker = Worker(
-        temporal_client, task_queue=queue, workflows=[RetentionWorkflow], activities=retention_activities(database, policy)
+        temporal_client, task_queue=queue, workflows=[RetentionWorkflow],
+        activities=retention_activities(database, policy)
     )
     async with worker:
         yield queue
@@ -223,7 +226,8 @@ async def test_the_workflow_erases_exactly_the_expired_cases(request, temporal_c
 
     assert outcome.erased == 3
     assert now - timedelta(days=TWENTY_YEARS) <= outcome.cutoff <= datetime.now(UTC) - timedelta(days=TWENTY_YEARS)
-    for reference, timeline in zip(expired, [CLOSED_TIMELINE_ERASED, REJECTED_TIMELINE_ERASED, CLOSED_TIMELINE_ERASED]):
+    for reference, timeline in zip(expired, [CLOSED_TIMELINE_ERASED, REJECTED_TIMELINE_ERASED, CLOSED_TIMELINE_ERASED],
+                                   strict=True):
         assert_erased(before[reference], await snapshot(database, reference), timeline)
     assert await snapshot(database, recent) == before[recent]
     assert await snapshot(database, still_open) == before[still_open]
@@ -299,7 +303,8 @@ async def test_a_cut_off_later_than_the_policy_allows_erases_nothing_early(datab
     now = datetime.now(UTC)
     within = await insert_case(database, received_at=now - timedelta(days=110), closed_at=now - timedelta(days=100))
     beyond = await insert_case(
-        database, received_at=now - timedelta(days=410), closed_at=now - timedelta(days=policy.personal_data_retention_days + 35)
+        database, received_at=now - timedelta(days=410),
+        closed_at=now - timedelta(days=policy.personal_data_retention_days + 35)
     )
     before = await snapshot(database, within)
 

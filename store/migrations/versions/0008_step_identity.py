@@ -25,10 +25,12 @@ STEP_OF_KEY = "CASE WHEN {key} ~ '^[0-9]+-' THEN split_part({key}, '-', 1)::inte
 
 
 def upgrade() -> None:
-    op.add_column("timeline", sa.Column("step", sa.Integer, sa.Computed(STEP_OF_KEY.format(key="step_key"), persisted=True)))
+    op.add_column("timeline", sa.Column("step", sa.Integer,
+                                        sa.Computed(STEP_OF_KEY.format(key="step_key"), persisted=True)))
     op.add_column("timeline", sa.Column("written_in_task", sa.BigInteger, nullable=False, server_default="0"))
     op.create_index("ix_timeline_reference_step", "timeline", ["reference", "step"])
-    op.add_column("outbox", sa.Column("step", sa.Integer, sa.Computed(STEP_OF_KEY.format(key="message_key"), persisted=True)))
+    op.add_column("outbox", sa.Column("step", sa.Integer,
+                                      sa.Computed(STEP_OF_KEY.format(key="message_key"), persisted=True)))
     op.add_column("cases", sa.Column("last_task", sa.BigInteger, nullable=False, server_default="0"))
 
 

@@ -1,4 +1,4 @@
-"""The case row keeps what the ministry last wrote to its submitter: the open question, the answer, a rejection's reason.
+"""The case row keeps what the ministry last wrote to its submitter: the question, the answer, a rejection's reason.
 
 The tracking view read them back by scanning the timeline for action names; it now reads the case's
 state (the workflow's view while it runs, this row once it has ended). Rows written before are
