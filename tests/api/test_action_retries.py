@@ -10,7 +10,7 @@ import httpx
 import pytest
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowExecutionStatus
 
-from api import updates
+from api.service import updates
 from api.app import create_app
 from tests.conftest import running_workers, services_for
 from tests.helpers import bearer, complaint, eventually, read_case, submit
