@@ -54,14 +54,11 @@ def test_no_module_outside_the_store_builds_or_runs_a_query():
     assert offenders == {}
 
 
-def test_the_check_sees_a_query():
-    # The check itself: a module that builds and runs a statement is caught.
-    sample = ROOT / "tests" / "unit" / "_sample_query.py"
+def test_the_check_sees_a_query(tmp_path):
+    # The check itself: a module that imports a builder, holds a session, builds and runs a statement.
+    sample = tmp_path / "sample.py"
     sample.write_text("from sqlmodel import select\n"
                       "async def f(database, Model):\n"
                       "    async with database.session() as session:\n"
                       "        return await session.exec(select(Model))\n")
-    try:
-        assert len(_queries(sample)) == 4
-    finally:
-        sample.unlink()
+    assert len(_queries(sample)) == 4
