@@ -1,13 +1,11 @@
 """Activities that write the case file: the case row, its timeline and its outbox, each step exactly once."""
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
 from domain.kinds import Status
-from store.case_record import CASES, OUTBOX, TIMELINE, forget_steps_from
+from store.cases import insert_case, write_step
 from store.db import Database
-from workflows.messages import CaseIntake, StepRecord, message_key
+from workflows.messages import CaseIntake, StepRecord
 
 
 class CaseStore:
@@ -45,8 +43,7 @@ class CaseStore:
             submitted_by_key=intake.actor.key_id or None,
             language=intake.language,
         )
-        async with self._database.transaction() as session:
-            await session.exec(insert(CASES).values(**row).on_conflict_do_nothing(index_elements=["reference"]))
+        await insert_case(self._database, row)
 
     @activity.defn(name="record_step")
     async def record_step(self, record: StepRecord) -> None:
@@ -59,73 +56,4 @@ class CaseStore:
         grows), and the latest task's write of a number is the truth: it replaces what a lost task wrote
         there and after, and a write from a task older than the row's last one is dropped.
         """
-        async with self._database.transaction() as session:
-            last_step, last_task = (await session.exec(
-                select(CASES.c.last_step, CASES.c.last_task)
-                .where(CASES.c.reference == record.reference).with_for_update()
-            )).one()
-            if record.written_in_task < last_task:
-                return  # a lost task's write, arriving after the task that replaced it
-            if record.step <= last_step:
-                if record.written_in_task == last_task and await self._key_of_step(session, record) == record.step_key:
-                    return  # written by an earlier attempt of this very activity
-                # What a lost task wrote from here on: no workflow will ever send or show it.
-                await forget_steps_from(session, record.reference, record.step)
-            await self._write(session, record)
-
-    async def _key_of_step(self, session, record: StepRecord) -> str | None:
-        # A task that failed and was tried again keeps its history length, so a same-task write is a
-        # retry only if it is the same step; otherwise the attempt that failed ran the workflow differently.
-        return (await session.exec(
-            select(TIMELINE.c.step_key).where(TIMELINE.c.reference == record.reference, TIMELINE.c.step == record.step)
-        )).scalar_one_or_none()
-
-    async def _write(self, session, record: StepRecord) -> None:
-        await session.exec(
-            insert(TIMELINE).values(
-                reference=record.reference,
-                step_key=record.step_key,
-                written_in_task=record.written_in_task,
-                at=record.at,
-                actor=record.actor,
-                action=record.action,
-                from_status=record.from_status,
-                to_status=record.to_status,
-                detail=record.detail,
-            )
-        )
-        for number, message in enumerate(record.notifications):
-            await session.exec(
-                insert(OUTBOX)
-                .values(
-                    reference=record.reference,
-                    message_key=message_key(record.step_key, number, message.template),
-                    recipient=message.recipient,
-                    template=message.template,
-                    context=message.context,
-                    created_at=record.at,
-                )
-                .on_conflict_do_nothing(index_elements=["reference", "message_key"])
-            )
-        case = record.case
-        await session.exec(
-            update(CASES)
-            .where(CASES.c.reference == record.reference)
-            .values(
-                status=case.status,
-                kind=case.kind,
-                priority=case.priority,
-                department=case.department,
-                escalation_level=case.escalation_level,
-                breached=case.breached,
-                department_due=case.department_due,
-                answer_due=case.answer_due,
-                closed_at=case.closed_at,
-                question=case.question,
-                answer=case.answer,
-                rejection_reason=case.rejection_reason,
-                updated_at=record.at,
-                last_step=record.step,
-                last_task=record.written_in_task,
-            )
-        )
+        await write_step(self._database, record)

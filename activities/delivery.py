@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from jinja2 import TemplateError
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -29,24 +27,12 @@ from activities.transports import (
     SmsTransport,
 )
 from core.settings import Settings
-from domain.steps import SETTLED_MESSAGES, Addressee, DeliveryState, Detail, MessageState, Recipient, Step
+from domain.steps import SETTLED_MESSAGES, Addressee, MessageState, Recipient
+from store import deliveries
 from store.db import Database
-from store.models import (
-    CaseRecord,
-    Delivery,
-    DepartmentEntry,
-    OutboxMessage,
-    TimelineEntry,
-)
-from workflows.messages import SYSTEM, DeliveryFailure, DeliveryRequest
+from workflows.messages import DeliveryFailure, DeliveryRequest
 
 log = logging.getLogger("complaints.delivery")
-
-CASES = CaseRecord.__table__
-OUTBOX = OutboxMessage.__table__
-DELIVERIES = Delivery.__table__
-DEPARTMENTS = DepartmentEntry.__table__
-TIMELINE = TimelineEntry.__table__
 
 DELIVERY_FAILED = "DeliveryFailed"
 # Well inside the workflow's heartbeat timeout.
@@ -126,79 +112,37 @@ class DeliveryActivities:
     @activity.defn(name="record_delivery_failure")
     async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
         """After the last attempt: mark what was not sent as failed and put it on the case's timeline."""
-        now = datetime.now(UTC)
-        async with self._database.transaction() as session:
-            outbox = (await session.exec(
-                select(OUTBOX.c.id, OUTBOX.c.template, OUTBOX.c.recipient)
-                .where(OUTBOX.c.reference == failure.reference, OUTBOX.c.message_key == failure.message_key)
-            )).first()
-            if outbox is None:
-                return
-            await session.exec(
-                update(DELIVERIES)
-                .where(
-                    DELIVERIES.c.outbox_id == outbox.id,
-                    DELIVERIES.c.status != DeliveryState.SENT,
-                    # A row an abandoned attempt may still be sending is left to it: its record decides.
-                    or_(DELIVERIES.c.status != DeliveryState.SENDING,
-                        DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
-                )
-                .values(status=DeliveryState.FAILED, updated_at=now)
-            )
-            await session.exec(
-                update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status=MessageState.FAILED, updated_at=now)
-            )
-            await session.exec(
-                insert(TIMELINE)
-                .values(
-                    reference=failure.reference,
-                    step_key=f"delivery-failed-{failure.message_key}"[:80],
-                    at=now,
-                    actor=SYSTEM.label,
-                    action=Step.DELIVERY_FAILED,
-                    detail={Detail.TEMPLATE: outbox.template, Detail.RECIPIENT: outbox.recipient,
-                            Detail.REASON: failure.reason},
-                )
-                .on_conflict_do_nothing(index_elements=["reference", "step_key"])
-            )
+        recorded = await deliveries.record_failure(self._database, failure.reference, failure.message_key,
+                                                   failure.reason, CLAIM_LEASE, datetime.now(UTC))
+        if not recorded:
+            return
         log.warning("delivery of %s %s failed for good: %s", failure.reference, failure.message_key, failure.reason)
 
     # ------------------------------------------------------------------ planning
 
     async def _plan(self, request: DeliveryRequest) -> Plan | None:
         """Read the message and its case, make its delivery rows; None when it was settled by an earlier attempt."""
-        now = datetime.now(UTC)
-        async with self._database.transaction() as session:
-            row = (await session.exec(
-                select(OUTBOX, CASES.c.language, CASES.c.channel, CASES.c.channel_ref, CASES.c.submitter_email,
-                       CASES.c.submitter_phone, CASES.c.personal_data_erased_at,
-                       CASES.c.department.label("case_department"))
-                .join(CASES, CASES.c.reference == OUTBOX.c.reference)
-                .where(OUTBOX.c.reference == request.reference, OUTBOX.c.message_key == request.message_key)
-            )).first()
-            if row is None:
-                # record_step writes the row before the workflow asks for delivery; its absence is a bug, not a wait.
-                raise ApplicationError(f"no outbox message {request.message_key} for {request.reference}",
-                                       type="MissingMessage", non_retryable=True)
-            if row.status in SETTLED_MESSAGES:
-                return None
-            language, department_name, routes = await self._routes(session, row)
-            for route in routes:
-                await session.exec(
-                    insert(DELIVERIES)
-                    .values(outbox_id=row.id, reference=row.reference, transport=route.transport,
-                            idempotency_key=_idempotency_key(row.reference, row.message_key, route.transport),
-                            status=DeliveryState.PENDING, updated_at=now)
-                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                )
-            # The department of the step that queued the message; messages queued before it was kept: the case's now.
-            case_department = row.context.get("department") or row.case_department
-            case_department_name = await self._department_name(session, case_department, language)
+        row = await deliveries.message_to_deliver(self._database, request.reference, request.message_key)
+        if row is None:
+            # record_step writes the row before the workflow asks for delivery; its absence is a bug, not a wait.
+            raise ApplicationError(f"no outbox message {request.message_key} for {request.reference}",
+                                   type="MissingMessage", non_retryable=True)
+        if row.status in SETTLED_MESSAGES:
+            return None
+        language, department_name, routes = await self._routes(row)
+        await deliveries.add_deliveries(
+            self._database, row.id, row.reference,
+            {route.transport: _idempotency_key(row.reference, row.message_key, route.transport) for route in routes},
+            datetime.now(UTC),
+        )
+        # The department of the step that queued the message; messages queued before it was kept: the case's now.
+        case_department = row.context.get("department") or row.case_department
+        case_department_name = await self._department_name(case_department, language)
         context = {**row.context, "department_name": department_name, "case_department_name": case_department_name}
         return Plan(row.id, row.reference, row.message_key, row.template, language, context, row.channel,
                     row.channel_ref, routes)
 
-    async def _routes(self, session, row) -> tuple[str, str, list[Route]]:
+    async def _routes(self, row) -> tuple[str, str, list[Route]]:
         """The language, the addressee's name for staff templates, and the transports for this recipient."""
         settings = self._settings
         recipient = Recipient.parse(row.recipient)
@@ -217,28 +161,20 @@ class DeliveryActivities:
             address = settings.director_general_email
             name = _DIRECTOR_GENERAL[language]
         else:
-            department = await self._department(session, recipient)
+            department = await deliveries.department_of_recipient(self._database, recipient)
             address = department.email if department else None
             name = (department.name_ar if language == "ar" else department.name_en) if department else row.recipient
         routes = [Route("email", address)] if address and settings.smtp_host else []
         return language, name, routes
 
-    async def _department_name(self, session, code: str | None, language: str) -> str:
+    async def _department_name(self, code: str | None, language: str) -> str:
         """The name of the case's department in the message's language, for the Director General's messages."""
         if code is None:
             return {"ar": "الجهة المختصة", "en": "the competent department"}.get(language, "the competent department")
-        department = await self._department(session, Recipient.of_department(code))
+        department = await deliveries.department_of_recipient(self._database, Recipient.of_department(code))
         if department is None:
             return code
         return department.name_ar if language == "ar" else department.name_en
-
-    async def _department(self, session, recipient: Recipient):
-        """The directory entry of a department, or of customer service (the department that has that role)."""
-        if recipient.who == Addressee.CUSTOMER_SERVICE:
-            condition = DEPARTMENTS.c.customer_service.is_(True)
-        else:
-            condition = DEPARTMENTS.c.code == recipient.department
-        return (await session.exec(select(DEPARTMENTS).where(condition))).first()
 
     def _render(self, plan: Plan):
         try:
@@ -280,7 +216,7 @@ class DeliveryActivities:
             async with asyncio.timeout_at(deadline):
                 # Taken (and pinged) before the send and committing by itself: once the server has the
                 # message, recording it is one statement, with no wait for the pool in between.
-                connection = await self._database.engine.connect().start()
+                connection = await deliveries.recording_connection(self._database)
         except TimeoutError:
             raise DeliveryFailed(f"{transport.name}: no database connection within {SEND_DEADLINE_SECONDS} s") from None
         recording: asyncio.Task | None = None
@@ -291,7 +227,6 @@ class DeliveryActivities:
             await asyncio.shield(recording)
 
         try:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 async with asyncio.timeout_at(deadline):
                     await transport.send(envelope, record_sent)
@@ -308,20 +243,15 @@ class DeliveryActivities:
 
         Until this lands, the message looks unsent and its lease's end would let another attempt send it.
         """
-        mark = (
-            update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key)
-            .values(status=DeliveryState.SENT, sent_at=func.now(), updated_at=func.now(), last_error=None)
-        )
         try:
-            await connection.execute(mark)
+            await deliveries.mark_sent_on(connection, key)
             return
         except DBAPIError:
             log.warning("recording a sent message failed on its connection; trying a new one", exc_info=False)
         for pause in RECORD_RETRY_PAUSES:
             await asyncio.sleep(pause)
             try:
-                async with self._database.transaction() as session:
-                    await session.exec(mark)
+                await deliveries.mark_sent(self._database, key)
                 return
             except DBAPIError:
                 continue
@@ -335,29 +265,12 @@ class DeliveryActivities:
         send has finished or timed out for certain, so the row is free again. A row refused for good
         is not tried again: its refusal counts as this attempt's.
         """
-        async with self._database.transaction() as session:
-            claimed = await session.exec(
-                update(DELIVERIES)
-                .where(
-                    DELIVERIES.c.idempotency_key == key,
-                    DELIVERIES.c.status.not_in((DeliveryState.SENT, DeliveryState.REFUSED)),
-                    or_(DELIVERIES.c.status != DeliveryState.SENDING,
-                        DELIVERIES.c.updated_at < func.now() - CLAIM_LEASE),
-                )
-                .values(status=DeliveryState.SENDING, attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
-                .returning(DELIVERIES.c.attempts)
-            )
-            claim = claimed.first()
-            if claim is not None:
-                return claim.attempts
-            row = (await session.exec(
-                select(DELIVERIES.c.status, DELIVERIES.c.last_error).where(DELIVERIES.c.idempotency_key == key)
-            )).first()
-        if row is not None and row.status == DeliveryState.SENT:
-            return None
-        if row is not None and row.status == DeliveryState.REFUSED:
-            raise DeliveryFailed(row.last_error or "refused earlier", permanent=True)
-        raise ApplicationError("another attempt is sending this message", type="DeliveryBusy")
+        try:
+            return await deliveries.claim_delivery(self._database, key, CLAIM_LEASE)
+        except deliveries.DeliveryRefused as refused:
+            raise DeliveryFailed(refused.reason or "refused earlier", permanent=True) from None
+        except deliveries.DeliveryBusy:
+            raise ApplicationError("another attempt is sending this message", type="DeliveryBusy") from None
 
     def _transport(self, route: Route, plan: Plan):
         if route.transport == "email":
@@ -368,22 +281,11 @@ class DeliveryActivities:
 
     async def _note_failure(self, key: str, claim: int, failure: DeliveryFailed) -> None:
         """Give the row back (or mark it refused for good), if it is still this attempt's claim."""
-        async with self._database.transaction() as session:
-            await session.exec(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == DeliveryState.SENDING,
-                       DELIVERIES.c.attempts == claim)
-                .values(status=DeliveryState.REFUSED if failure.permanent else DeliveryState.PENDING,
-                        last_error=failure.reason[:500],
-                        updated_at=datetime.now(UTC))
-            )
+        await deliveries.release_delivery(self._database, key, claim, refused=failure.permanent, reason=failure.reason,
+                                          now=datetime.now(UTC))
 
-    async def _finish(self, outbox_id: int, status: MessageState) -> None:
-        async with self._database.transaction() as session:
-            await session.exec(
-                update(OUTBOX).where(OUTBOX.c.id == outbox_id)
-                .values(status=status, updated_at=datetime.now(UTC))
-            )
+    async def _finish(self, outbox_id: int, status: str) -> None:
+        await deliveries.settle_message(self._database, outbox_id, status, datetime.now(UTC))
 
 
 async def _heartbeating(sending: Awaitable[None], detail: str) -> None:

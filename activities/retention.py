@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -18,15 +17,8 @@ from temporalio.exceptions import ApplicationError
 from domain.policy import Policy
 from domain.steps import Detail, Step
 from store.db import Database
-from store.models import CaseRecord, IntakeRequest, OutboxMessage, TimelineEntry
-from store.ratings import Rating
+from store.erasure import erase_closed_cases
 from workflows.retention_messages import ErasureBatch, ErasureResult
-
-CASES = CaseRecord.__table__
-TIMELINE = TimelineEntry.__table__
-OUTBOX = OutboxMessage.__table__
-RATINGS = Rating.__table__
-INTAKE_REQUESTS = IntakeRequest.__table__
 
 # What erased text reads as; subject and description are NOT NULL, so they hold this.
 ERASED = "[erased]"
@@ -42,6 +34,20 @@ KEPT_KEYS = frozenset({
 # A closed step's reason is the workflow's closure code (domain.steps.CloseReason), which the
 # tracking view still explains; a rejection's or a contest's reason is a person's text.
 KEPT_KEYS_BY_ACTION = {Step.CLOSED: frozenset({Detail.REASON})}
+
+# The case row's personal data, as erased; what stays is listed at the top of this module.
+ERASED_CASE = {
+    "submitter_name": None,
+    "submitter_civil_id": None,
+    "submitter_email": None,
+    "submitter_phone": None,
+    "subject": ERASED,
+    "description": ERASED,
+    "channel_ref": None,
+}
+# What the ministry last wrote to the submitter: marked where it was written, as in the timeline, so that the
+# tracking view still says an answer was given.
+ERASED_WHERE_WRITTEN = {"question": ERASED, "answer": ERASED, "rejection_reason": ERASED}
 
 DATABASE_ERROR = "RetentionDatabaseError"
 
@@ -80,76 +86,13 @@ class PersonalDataRetention:
         return ErasureResult(erased=erased, more=erased == batch.batch_size)
 
     async def _erase_batch(self, cutoff: datetime, batch_size: int) -> int:
-        async with self._database.transaction() as session:
-            # SKIP LOCKED: two runs (or a retry racing its first attempt) take different cases, never wait or collide.
-            references = (
-                await session.exec(
-                    select(CASES.c.reference)
-                    .where(CASES.c.closed_at <= cutoff, CASES.c.personal_data_erased_at.is_(None))
-                    .order_by(CASES.c.closed_at, CASES.c.reference)
-                    .limit(batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars().all()
-            if not references:
-                return 0
-            await session.exec(
-                update(CASES)
-                .where(CASES.c.reference.in_(references))
-                .values(
-                    submitter_name=None,
-                    submitter_civil_id=None,
-                    submitter_email=None,
-                    submitter_phone=None,
-                    subject=ERASED,
-                    description=ERASED,
-                    channel_ref=None,
-                    # Marked, as in the timeline: the tracking view still says an answer was given.
-                    question=_erased_if_written(CASES.c.question),
-                    answer=_erased_if_written(CASES.c.answer),
-                    rejection_reason=_erased_if_written(CASES.c.rejection_reason),
-                    personal_data_erased_at=func.now(),
-                )
-            )
-            await _erase_json_texts(
-                session, TIMELINE, TIMELINE.c.detail, references,
-                lambda row: erase_texts(row.detail, KEPT_KEYS | KEPT_KEYS_BY_ACTION.get(row.action, frozenset())),
-                extra_columns=[TIMELINE.c.action],
-            )
-            await _erase_json_texts(session, OUTBOX, OUTBOX.c.context, references, lambda row: erase_texts(row.context))
-            await session.exec(
-                update(RATINGS)
-                .where(RATINGS.c.reference.in_(references), RATINGS.c.comment.is_not(None))
-                .values(comment=None)
-            )
-            # Intake's retry keys quote the channel's reference (and whatever a client sent as Idempotency-Key).
-            await session.exec(delete(INTAKE_REQUESTS).where(INTAKE_REQUESTS.c.reference.in_(references)))
-            return len(references)
-
-
-def _erased_if_written(column):
-    return case((column.is_(None), None), else_=ERASED)
-
-
-async def _erase_json_texts(
-    session, table, column, references: list[str], erased: Callable[[Any], dict], extra_columns=()
-) -> None:
-    """Rewrite the JSON column of the cases' rows where erasing changes it."""
-    rows = (
-        await session.exec(select(table.c.id, column, *extra_columns).where(table.c.reference.in_(references)))
-    ).all()
-    changes = []
-    for row in rows:
-        texts = getattr(row, column.name) or {}
-        after = erased(row)
-        if after != texts:
-            changes.append({"row_id": row.id, "erased_texts": after})
-    if changes:
-        await session.exec(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({column.name: bindparam("erased_texts", type_=column.type)}),
-            params=changes,
+        return await erase_closed_cases(
+            self._database, cutoff, batch_size,
+            erased_case=ERASED_CASE,
+            erased_where_written=ERASED_WHERE_WRITTEN,
+            erased_detail=lambda action, detail: erase_texts(
+                detail, KEPT_KEYS | KEPT_KEYS_BY_ACTION.get(action, frozenset())),
+            erased_context=erase_texts,
         )
 
 

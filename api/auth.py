@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlmodel import select
-
 from domain.kinds import Channel, Role
+from store import keys
 from store.db import Database
+from store.keys import UnknownApiKey  # noqa: F401 (the admin routes catch it from here)
 from store.models import ApiKey
 from workflows.messages import Actor
 
@@ -50,9 +50,7 @@ async def issue_api_key(database: Database, *, role: Role, name: str, department
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKey(name=name, role=role.value, department=department, channels=bound or None,
                     key_hash=hash_secret(key), created_at=datetime.now(UTC), created_by=created_by)
-    async with database.transaction() as session:
-        session.add(record)
-    return record, key
+    return await keys.add_key(database, record), key
 
 
 async def create_api_key(database: Database, *, role: Role, name: str, department: str | None,
@@ -63,34 +61,18 @@ async def create_api_key(database: Database, *, role: Role, name: str, departmen
 
 
 async def find_caller(database: Database, key: str) -> Caller | None:
-    async with database.session() as session:
-        record = (
-            await session.exec(
-                select(ApiKey).where(ApiKey.key_hash == hash_secret(key), ApiKey.revoked_at.is_(None))
-            )
-        ).first()
+    record = await keys.active_key_with_hash(database, hash_secret(key))
     if record is None:
         return None
     return Caller(key_id=record.id, role=Role(record.role), department=record.department,
                   channels=frozenset(Channel(channel) for channel in record.channels or ()))
 
 
-class UnknownApiKey(LookupError):
-    """No API key has this id."""
-
-
 async def list_api_keys(database: Database) -> list[ApiKey]:
     """Every key, revoked ones too, oldest first (records hold only the keys' hashes)."""
-    async with database.session() as session:
-        return list((await session.exec(select(ApiKey).order_by(ApiKey.id))).all())
+    return await keys.all_keys(database)
 
 
 async def revoke_api_key(database: Database, key_id: int, revoked_by: int | None = None) -> ApiKey:
     """Revoke a key from its next request on; revoking a revoked key changes nothing. `revoked_by`: the admin key."""
-    async with database.transaction() as session:
-        record = await session.get(ApiKey, key_id, with_for_update=True)
-        if record is None:
-            raise UnknownApiKey(f"no API key {key_id}")
-        if record.revoked_at is None:
-            record.revoked_at, record.revoked_by = datetime.now(UTC), revoked_by
-    return record
+    return await keys.revoke_key(database, key_id, revoked_by)

@@ -51,6 +51,10 @@ class ApiError(Exception):
         self.headers = headers
 
 
+# The OpenAPI entry of a 401, shared by every route that takes a key.
+UNAUTHORIZED_RESPONSE = {"model": ErrorResponse, "description": "No valid API key."}
+
+
 def not_found(reference: str) -> ApiError:
     return ApiError(404, "not_found", f"no case {reference}")
 
@@ -82,8 +86,8 @@ def from_rpc_error(error: RPCError, reference: str, *, case_finished: bool) -> A
         if case_finished:
             return ApiError(409, "case_closed", f"case {reference} is closed; no further action is possible")
         return not_found(reference)
-    # Refused before it reached the case (too busy, say): nothing happened. No answer at all is api.updates'
-    # outcome_unknown.
+    # Refused before it reached the case (too busy, say): nothing happened. No answer at all is
+    # api.service.updates' outcome_unknown.
     return ApiError(503, "temporal_unavailable", "the case engine turned the request away; nothing was done, try again",
                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 

@@ -21,18 +21,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import Request
-from sqlalchemy import case, delete, func
-from sqlalchemy.dialects.postgresql import insert
 
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.ratelimit import RateLimited
 from store.db import Database
-from store.ratelimits import PublicRequestCount
+from store.ratelimits import count_request, forget_windows_before
 
-COUNTS = PublicRequestCount.__table__
-# Longest stored address (an IPv6 address with a zone still fits).
-MAX_CLIENT_LENGTH = 64
 # Every this many requests, a process deletes the rows of addresses whose window has ended.
 SWEEP_EVERY = 1000
 
@@ -60,19 +55,7 @@ class PublicLimiter:
         """Count one request from `client`; raise RateLimited when it is over the limit of its window."""
         now = self.clock()
         window = datetime.fromtimestamp(now - now % self.window_seconds, UTC)
-        upsert = insert(COUNTS).values(client=client[:MAX_CLIENT_LENGTH], window_start=window, requests=1)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[COUNTS.c.client],
-            set_={
-                # A newer window starts again at 1; the same one (or an older one, from a process whose clock
-                # is behind) adds to the count.
-                "requests": case((upsert.excluded.window_start > COUNTS.c.window_start, 1),
-                                 else_=COUNTS.c.requests + 1),
-                "window_start": func.greatest(COUNTS.c.window_start, upsert.excluded.window_start),
-            },
-        ).returning(COUNTS.c.requests, COUNTS.c.window_start)
-        async with database.transaction() as session:
-            requests, window_start = (await session.exec(upsert)).one()
+        requests, window_start = await count_request(database, client, window)
         self._requests += 1
         if self._requests % self._sweep_every == 0:
             await self._sweep(database, window)
@@ -81,8 +64,7 @@ class PublicLimiter:
             raise RateLimited(max(1, math.ceil(ends - now)))
 
     async def _sweep(self, database: Database, current_window: datetime) -> None:
-        async with database.transaction() as session:
-            await session.exec(delete(COUNTS).where(COUNTS.c.window_start < current_window))
+        await forget_windows_before(database, current_window)
 
 
 async def limit_public_requests(request: Request, services: ServicesDep) -> None:

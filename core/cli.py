@@ -129,7 +129,7 @@ def _on_database(work):
 
 def _apikey_create(args: argparse.Namespace) -> None:
     from api.auth import create_api_key
-    from api.departments import active_department_codes
+    from store.departments import active_department_codes
 
     role = Role(args.role)
 

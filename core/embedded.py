@@ -285,24 +285,22 @@ class EmbeddedPostgres:
     def wait_ready(self, timeout: float = 30) -> None:
         import psycopg
 
+        from store.db import server_accepts
+
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(self.admin_url, connect_timeout=2, autocommit=True) as connection:
-                    connection.execute("select 1")
-                    return
+                server_accepts(self.admin_url)
+                return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"PostgreSQL did not accept connections within {timeout:.0f}s") from None
                 time.sleep(0.1)
 
     def ensure_database(self) -> None:
-        import psycopg
+        from store.db import create_database_if_missing
 
-        with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            exists = connection.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone()
-            if not exists:
-                connection.execute(f'create database "{DATABASE_NAME}"')
+        create_database_if_missing(self.admin_url, DATABASE_NAME)
 
 
 def temporal_executable() -> str:

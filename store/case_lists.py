@@ -1,6 +1,6 @@
 """The queries behind the staff's lists: the case list (`GET /v1/cases`) and who read a case (`…/reads`).
 
-Who may see which rows is `api.visibility`'s rule; it comes in here as a SQL condition.
+Who may see which rows is `api.service.visibility`'s rule; it comes in here as a `CaseScope`.
 """
 
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, tuple_
 from sqlmodel import select
 
+from store.cases import CaseScope
 from store.db import Database
 from store.models import ApiKey, CaseRead, CaseRecord
 
@@ -46,14 +47,14 @@ class CaseFilters:
 
 async def list_cases(
     database: Database,
-    visible: ColumnElement[bool],
+    scope: CaseScope,
     fields: list[str],
     filters: CaseFilters,
     limit: int,
     after: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Up to `limit` cases as `fields`, soonest answer due first (then by reference), after the key `after`."""
-    query = select(*(getattr(CaseRecord, name) for name in fields)).where(visible, *filters.conditions())
+    query = select(*(getattr(CaseRecord, name) for name in fields)).where(scope.condition(), *filters.conditions())
     if after is not None:
         query = query.where(tuple_(CaseRecord.answer_due, CaseRecord.reference) > tuple_(*after))
     query = query.order_by(CaseRecord.answer_due, CaseRecord.reference).limit(limit)

@@ -5,15 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 
 from store.db import Database
-from store.models import CaseRecord, Delivery, OutboxMessage, TimelineEntry
-
-CASES = CaseRecord.__table__
-TIMELINE = TimelineEntry.__table__
-OUTBOX = OutboxMessage.__table__
-DELIVERIES = Delivery.__table__
-
-# Not ORM entities: the hot-path statements of activities/case_store.py skip the ORM's bulk-persistence
-# layer, which cost several milliseconds of CPU per step.
+from store.tables import CASES, DELIVERIES, OUTBOX, TIMELINE
 
 # The case row's fields that follow the workflow's state, as the workflow's view names them.
 FOLLOWED_FIELDS = ("status", "kind", "priority", "department", "escalation_level", "breached",

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,5 +56,30 @@ class Database:
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
+    async def answers(self) -> None:
+        """Run the smallest statement there is: raises if PostgreSQL does not answer."""
+        async with self.session() as session:
+            await session.exec(text("select 1"))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# The embedded server's own administration (core/embedded.py), on its admin connection with plain psycopg.
+
+
+def server_accepts(admin_url: str) -> None:
+    """Connect and run one statement; raises psycopg.OperationalError while the server is not up."""
+    import psycopg
+
+    with psycopg.connect(admin_url, connect_timeout=2, autocommit=True) as connection:
+        connection.execute("select 1")
+
+
+def create_database_if_missing(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        exists = connection.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'create database "{name}"')

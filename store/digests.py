@@ -8,11 +8,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.kinds import FINAL_STATUSES
 from store.db import Database
-from store.models import CaseRecord, DepartmentEntry, DirectorGeneralDigest
+from store.tables import CASES, DEPARTMENTS, DIGESTS
 
-CASES = CaseRecord.__table__
-DEPARTMENTS = DepartmentEntry.__table__
-DIGESTS = DirectorGeneralDigest.__table__
 # Outcomes after which a day's digest is never tried again.
 SETTLED = ("sent", "nothing_breached", "no_address")
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.policy import Department
 from store.db import sqlalchemy_url
-from store.models import DepartmentEntry
+from store.tables import DEPARTMENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,8 +46,8 @@ def seed_departments(database_url: str, departments: Iterable[Department]) -> li
     try:
         with engine.begin() as connection:
             added = connection.execute(
-                insert(DepartmentEntry.__table__).values(rows).on_conflict_do_nothing(index_elements=["code"])
-                .returning(DepartmentEntry.__table__.c.code)
+                insert(DEPARTMENTS).values(rows).on_conflict_do_nothing(index_elements=["code"])
+                .returning(DEPARTMENTS.c.code)
             )
             return [row.code for row in added]
     finally:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel
 
 # The foreign key below names `cases`; its table must be in the same metadata.
@@ -30,3 +31,15 @@ class Rating(SQLModel, table=True):
     created_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )
+
+
+async def add_rating(database, reference: str, score: int, comment: str | None, created_at: datetime) -> bool:
+    """Keep the case's rating; False if it was rated already (the reference is the key)."""
+    async with database.transaction() as session:
+        inserted = await session.exec(
+            insert(Rating)
+            .values(reference=reference, score=score, comment=comment, created_at=created_at)
+            .on_conflict_do_nothing(index_elements=["reference"])
+            .returning(Rating.reference)
+        )
+        return inserted.first() is not None

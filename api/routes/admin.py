@@ -12,16 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
 
 from api import errors
 from api.auth import Caller, UnknownApiKey, issue_api_key, list_api_keys, revoke_api_key
 from api.deps import CallerDep, ServicesDep
-from api.errors import ApiError, ErrorResponse, FieldProblem
+from api.errors import UNAUTHORIZED_RESPONSE, ApiError, ErrorResponse, FieldProblem
 from api.schemas import StrictBody, name_text
 from domain.kinds import Channel, Role
 from domain.policy import DEPARTMENT_CODE_PATTERN
+from store import departments as directory
 from store.db import Database
 from store.models import ApiKey, DepartmentEntry
 
@@ -101,7 +100,7 @@ def _error(description: str, code: str, message: str, fields: list[dict[str, str
 
 ONLY_ADMIN = "only an admin key manages keys and departments"
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "No valid API key."},
+    401: UNAUTHORIZED_RESPONSE,
     403: _error("The caller is not an admin.", "forbidden", ONLY_ADMIN),
 }
 INVALID_DEPARTMENT = "not an active department of the directory"
@@ -157,8 +156,7 @@ def _department_record(record: DepartmentEntry) -> DepartmentRecord:
 
 
 async def _is_active_department(database: Database, code: str) -> bool:
-    async with database.session() as session:
-        record = await session.get(DepartmentEntry, code)
+    record = await directory.find_department(database, code)
     return record is not None and record.active
 
 
@@ -217,9 +215,7 @@ async def revoke_key(
 @router.get("/departments", response_model=list[DepartmentRecord], responses=ERRORS)
 async def list_departments(_: AdminDep, services: ServicesDep) -> list[DepartmentRecord]:
     """Every department of the directory, inactive ones too, by code."""
-    async with services.database.session() as session:
-        records = (await session.exec(select(DepartmentEntry).order_by(DepartmentEntry.code))).all()
-    return [_department_record(record) for record in records]
+    return [_department_record(record) for record in await directory.all_departments(services.database)]
 
 
 @router.put("/departments/{code}", response_model=DepartmentRecord, responses=DEPARTMENT_ERRORS)
@@ -237,20 +233,10 @@ async def put_department(
     """
     values = {"name_ar": body.name_ar, "name_en": body.name_en, "email": str(body.email) if body.email else None,
               "active": body.active, "updated_at": datetime.now(UTC)}
-    async with services.database.transaction() as session:
-        added = await session.exec(
-            insert(DepartmentEntry)
-            .values(code=code, customer_service=False, **values)
-            .on_conflict_do_nothing(index_elements=["code"])
-            .returning(DepartmentEntry.code)
-        )
-        created = added.first() is not None
-        record = await session.get(DepartmentEntry, code, with_for_update=True)
-        if not created:
-            if record.customer_service and not body.active:
-                raise ApiError(409, "action_refused", f"{code} is the customer-service department, which triages "
-                                                      "every case: it cannot be deactivated")
-            for name, value in values.items():
-                setattr(record, name, value)
+    try:
+        record, created = await directory.put_department(services.database, code, values)
+    except directory.CustomerServiceStaysActive:
+        raise ApiError(409, "action_refused", f"{code} is the customer-service department, which triages "
+                                              "every case: it cannot be deactivated") from None
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return _department_record(record)

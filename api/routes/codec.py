@@ -62,7 +62,7 @@ def _body(example: dict) -> dict:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": errors.ErrorResponse, "description": "No valid API key."},
+    401: errors.UNAUTHORIZED_RESPONSE,
     403: {"model": errors.ErrorResponse, "description": "Only customer-service and audit keys use the codec."},
     422: {"model": errors.ErrorResponse,
           "description": "Not a `Payloads` document, or a payload that cannot be opened; `fields` says which."},

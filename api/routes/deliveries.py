@@ -5,14 +5,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func
-from sqlmodel import select
 
 from api import errors
 from api.deps import CallerDep, ServicesDep
-from api.errors import ErrorResponse
+from api.errors import UNAUTHORIZED_RESPONSE, ErrorResponse
 from domain.kinds import Role
-from store.models import Delivery, OutboxMessage
+from store.deliveries import delivery_figures
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 
@@ -20,7 +18,7 @@ router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 READERS = frozenset({Role.CS_AGENT, Role.AUDITOR, Role.ADMIN})
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "No valid API key."},
+    401: UNAUTHORIZED_RESPONSE,
     403: {"model": ErrorResponse, "description": "The caller's role may not do this."},
     422: {"model": ErrorResponse, "description": "Invalid query; `fields` names each bad field."},
 }
@@ -64,29 +62,13 @@ async def delivery_summary(
     """Counts of every message and delivery by state, and the latest deliveries that failed for good."""
     if caller.role not in READERS:
         raise errors.forbidden("only customer service, auditors and admins read delivery figures")
-    async with services.database.session() as session:
-        messages = (await session.exec(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-        )).all()
-        deliveries = (await session.exec(
-            select(Delivery.transport, Delivery.status, func.count()).group_by(Delivery.transport, Delivery.status)
-        )).all()
-        failed = (await session.exec(
-            select(Delivery, OutboxMessage.template, OutboxMessage.recipient)
-            .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
-            .where(Delivery.status == "failed")
-            .order_by(Delivery.updated_at.desc(), Delivery.id.desc())
-            .limit(limit)
-        )).all()
-    by_transport: dict[str, dict[str, int]] = {}
-    for transport, status, count in deliveries:
-        by_transport.setdefault(transport, {})[status] = count
+    figures = await delivery_figures(services.database, limit)
     return DeliverySummary(
-        messages=dict(messages),
-        deliveries=by_transport,
+        messages=figures.messages,
+        deliveries=figures.deliveries,
         failed=[
             FailedMessage(reference=delivery.reference, template=template, recipient=recipient,
                           transport=delivery.transport, reason=delivery.last_error, at=delivery.updated_at)
-            for delivery, template, recipient in failed
+            for delivery, template, recipient in figures.failed
         ],
     )

@@ -9,10 +9,9 @@ from temporalio.service import RPCError
 
 from api import errors
 from api.deps import CallerDep, ServicesDep
-from api.intake import accept_submission
 from api.ratelimit import RateLimited
-from api.routes.cases import ERRORS
 from api.schemas import CaseCreate, CaseCreated
+from api.service.intake import accept_submission
 from domain.kinds import Role, Status
 
 router = APIRouter(prefix="/v1/cases", tags=["intake"])
@@ -22,7 +21,7 @@ INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": CaseCreated, "description": "A retry: the case this submission already made."},
-    401: ERRORS[401],
+    401: errors.UNAUTHORIZED_RESPONSE,
     403: {"model": errors.ErrorResponse,
           "description": "A key that does not submit cases, or a channel key sending a `channel` it is not bound to."},
     409: {"model": errors.ErrorResponse,

@@ -4,12 +4,11 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from api.departments import active_departments
 from api.deps import CallerDep, ServicesDep
-from api.errors import ErrorResponse
+from api.errors import UNAUTHORIZED_RESPONSE
 from api.schemas import DepartmentPublic, Health
+from store.departments import active_departments
 
 router = APIRouter(tags=["system"])
 
@@ -18,8 +17,7 @@ HEALTH_TIMEOUT_SECONDS = 3
 
 async def _postgres_answers(services) -> bool:
     try:
-        async with services.database.session() as session:
-            await asyncio.wait_for(session.exec(text("select 1")), HEALTH_TIMEOUT_SECONDS)
+        await asyncio.wait_for(services.database.answers(), HEALTH_TIMEOUT_SECONDS)
         return True
     except Exception:  # noqa: BLE001 (whatever fails, the answer is: not healthy)
         return False
@@ -44,7 +42,7 @@ async def health(services: ServicesDep):
 @router.get(
     "/v1/departments",
     response_model=list[DepartmentPublic],
-    responses={401: {"model": ErrorResponse, "description": "No valid API key."}},
+    responses={401: UNAUTHORIZED_RESPONSE},
 )
 async def departments(_: CallerDep, services: ServicesDep) -> list[DepartmentPublic]:
     """The active departments of the directory (seeded from the policy file, kept by admins), by code."""

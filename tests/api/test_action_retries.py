@@ -11,10 +11,10 @@ import httpx
 import pytest
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowExecutionStatus
 
-from api import updates
 from api.app import create_app
 from api.errors import ApiError
 from api.schemas import TriageBody
+from api.service import updates
 from tests.conftest import running_workers, services_for
 from tests.helpers import bearer, complaint, eventually, read_case, submit
 from workflows.case import CaseWorkflow, workflow_id

@@ -16,10 +16,10 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.auth import find_caller
-from api.intake import allocate_reference, idempotency_keys, request_hash
 from api.public_limit import PublicLimiter
 from api.ratelimit import TrackingLimiter
 from api.schemas import CaseCreate
+from api.service.intake import allocate_reference, idempotency_keys, request_hash
 from api.tracking_codes import (
     CodeSeal,
     SealedCodeUnreadable,

@@ -24,13 +24,10 @@ from temporalio.worker import Worker
 from activities.retention import ERASED, PersonalDataRetention, retention_activities
 from core.retention_schedule import ScheduleChange, ensure_retention_schedule
 from core.timekeeping import timekeeping
-from store.models import CaseRecord, IntakeRequest, OutboxMessage, TimelineEntry
-from store.ratings import Rating
+from store.tables import CASES, INTAKE_REQUESTS, OUTBOX, RATINGS, TIMELINE
 from workflows.retention import RetentionWorkflow
 from workflows.retention_messages import ErasureBatch, RetentionRun
 
-CASES, TIMELINE, OUTBOX = CaseRecord.__table__, TimelineEntry.__table__, OutboxMessage.__table__
-RATINGS, INTAKE_REQUESTS = Rating.__table__, IntakeRequest.__table__
 HISTORIES = Path(__file__).resolve().parent.parent / "replay" / "histories"
 
 TWENTY_YEARS = 20 * 365

@@ -7,7 +7,7 @@ that key's case and tracking code. From this revision on:
   channel that does not vouch for the submitter's identity: it keeps working, but a Tajawob
   integration needs a new key made with `--channel tajawob`.
 - A `channel_ref` claim is keyed by the API key that made it (`ref:<key id>:<channel>:<channel_ref>`,
-  api/intake.py). An older claim whose case records the key that submitted it becomes that key's; one
+  api/service/intake.py). An older claim whose case records the key that submitted it becomes that key's; one
   whose case does not (not yet written, or older than that record) is left under its old name, which
   no request looks up any more: a retry of it makes a new case rather than hand over someone's code.
 

@@ -1,4 +1,4 @@
-"""A staff action goes to its case's workflow as one Update, whose id makes a retry the same Update.
+"""An action goes to its case's workflow as one Update, whose id makes a retry the same Update.
 
 An answer lost on the way (a timeout, a restart) leaves the caller not knowing whether the action
 happened. The Update's id is derived from the caller, the action, its body and an `Idempotency-Key`
@@ -9,9 +9,7 @@ Update: Temporal answers it with the first outcome instead of taking a second st
 import hashlib
 import uuid
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import Header
 from pydantic import BaseModel
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
@@ -28,15 +26,6 @@ from workflows.messages import CaseView
 
 # A case whose worker is down must not hold a caller forever; the update is not lost, only the wait.
 UPDATE_TIMEOUT = timedelta(seconds=30)
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
-        description="Makes a retry safe: the same key and body get the first attempt's outcome, not a second step. "
-                    "Without one, an answer that says the outcome is unknown gives the key to retry with.",
-    ),
-]
 
 # Answers after which the Update may or may not have reached the workflow.
 _OUTCOME_UNKNOWN = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE,
@@ -86,3 +75,13 @@ def outcome_unknown(key: str) -> errors.ApiError:
         f"again with the header Idempotency-Key: {key} to get its outcome (it is never applied twice)",
         headers={"Idempotency-Key": key, "Retry-After": str(errors.RETRY_AFTER_SECONDS)},
     )
+
+
+async def query_view(services: Services, reference: str) -> CaseView | None:
+    """The running case's live state from its workflow; None when the workflow does not answer (the row is
+    the best there is then)."""
+    handle = services.temporal.get_workflow_handle_for(CaseWorkflow.run, workflow_id(reference))
+    try:
+        return await handle.query(CaseWorkflow.view)
+    except RPCError:
+        return None

@@ -1,4 +1,4 @@
-"""Who may see which case: one rule, as a test on a case row and as the same test in SQL for lists.
+"""Who may see which case: one rule, the caller's `CaseScope`, which tests a case row and conditions a list alike.
 
 - `cs_agent`, `director_general`, `auditor`: every case;
 - `department`: the cases routed to its own department (`cases.department`);
@@ -11,10 +11,9 @@ auditors only. A channel reads the cases it submitted as their submitter does (t
 which holds no personal data at all.
 """
 
-from sqlalchemy import ColumnElement, false, true
-
 from api.auth import Caller
 from domain.kinds import REFERENCE_PREFIX, Kind, Role
+from store.cases import CaseScope
 from store.models import CaseRecord
 
 SEES_EVERY_CASE = frozenset({Role.CS_AGENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
@@ -37,26 +36,20 @@ def sees_every_case(caller: Caller) -> bool:
     return caller.role in SEES_EVERY_CASE
 
 
-def may_see(caller: Caller, case: CaseRecord) -> bool:
-    """Whether `caller` may see this case; the same rule as `visible_to`, row by row."""
+def scope_of(caller: Caller) -> CaseScope:
+    """The cases `caller` may see."""
     if caller.role in SEES_EVERY_CASE:
-        return True
-    if caller.role == Role.DEPARTMENT:
-        return caller.department is not None and case.department == caller.department
-    if caller.role == Role.CHANNEL:
-        return case.submitted_by_key is not None and case.submitted_by_key == str(caller.key_id)
-    return False
-
-
-def visible_to(caller: Caller) -> ColumnElement[bool]:
-    """The SQL condition on `cases` that keeps exactly the rows `may_see` allows."""
-    if caller.role in SEES_EVERY_CASE:
-        return true()
+        return CaseScope(every_case=True)
     if caller.role == Role.DEPARTMENT and caller.department is not None:
-        return CaseRecord.department == caller.department
+        return CaseScope(department=caller.department)
     if caller.role == Role.CHANNEL:
-        return CaseRecord.submitted_by_key == str(caller.key_id)
-    return false()
+        return CaseScope(submitted_by_key=str(caller.key_id))
+    return CaseScope()
+
+
+def may_see(caller: Caller, case: CaseRecord) -> bool:
+    """Whether `caller` may see this case; the same rule as a list's (`scope_of(caller).condition()`)."""
+    return scope_of(caller).admits(case)
 
 
 def may_see_submitter(caller: Caller, *, kind: str, reference: str) -> bool:

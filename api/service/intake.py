@@ -15,15 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError, ProgrammingError
-from sqlmodel import select
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import Caller, hash_secret
-from api.departments import active_department_codes
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
@@ -35,16 +30,14 @@ from api.tracking_codes import (
 )
 from domain import identity as domain_identity
 from domain.kinds import REFERENCE_PREFIX, Kind
+from store import intake_claims
 from store.db import Database
+from store.departments import active_department_codes
 from store.models import IntakeRequest
 from workflows.case import CaseWorkflow, initial_search_attributes, workflow_id
 from workflows.messages import CaseIntake, Submitter
 
 log = logging.getLogger("complaints.intake")
-
-
-class _ClaimedConcurrently(Exception):
-    """Rolls back a claim that lost the race for an idempotency key."""
 
 
 @dataclass(frozen=True)
@@ -59,16 +52,8 @@ class Accepted:
 async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
     """Draw the next number of this kind and year from its own PostgreSQL sequence: C-2026-000123."""
     sequence = f"case_ref_{REFERENCE_PREFIX[kind].lower()}_{year}"
-    for _ in range(3):
-        try:
-            async with database.transaction() as session:
-                await session.exec(text(f"create sequence if not exists {sequence}"))
-                number = (await session.exec(text(f"select nextval('{sequence}')"))).scalar_one()
-            return f"{REFERENCE_PREFIX[kind]}-{year}-{number:06d}"
-        except (IntegrityError, ProgrammingError):
-            # Two first cases of a year may race to create the sequence; the loser simply tries again.
-            continue
-    raise RuntimeError(f"could not draw a reference from {sequence}")
+    number = await intake_claims.next_reference_number(database, sequence)
+    return f"{REFERENCE_PREFIX[kind]}-{year}-{number:06d}"
 
 
 def check_identity(submission: CaseCreate, anonymous_reports: bool) -> None:
@@ -139,18 +124,9 @@ async def _claim_keys(
     tracking_code = new_tracking_code()
     sealed = seal.seal(tracking_code, reference)
     try:
-        async with services.database.transaction() as session:
-            for key in keys:
-                claimed = await session.exec(
-                    insert(IntakeRequest)
-                    .values(idempotency_key=key, request_hash=fingerprint, reference=reference,
-                            received_at=received_at, tracking_code_sealed=sealed)
-                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(IntakeRequest.reference)
-                )
-                if claimed.first() is None:
-                    raise _ClaimedConcurrently
-    except _ClaimedConcurrently:
+        await intake_claims.claim(services.database, keys, request_hash=fingerprint, reference=reference,
+                                  received_at=received_at, tracking_code_sealed=sealed)
+    except intake_claims.ClaimedConcurrently:
         # A concurrent attempt committed this key first (our insert waited for it): its case is ours.
         winner = await _find_claim(services.database, keys, fingerprint)
         return winner.reference, winner.received_at, _kept_code(services, seal, winner), False
@@ -174,8 +150,7 @@ def _kept_code(services: Services, seal: CodeSeal, claim: IntakeRequest) -> str:
 
 
 async def _find_claim(database: Database, keys: list[str], fingerprint: str) -> IntakeRequest | None:
-    async with database.session() as session:
-        claims = (await session.exec(select(IntakeRequest).where(IntakeRequest.idempotency_key.in_(keys)))).all()
+    claims = await intake_claims.claims_of(database, keys)
     if not claims:
         return None
     if any(claim.request_hash != fingerprint for claim in claims) or len({c.reference for c in claims}) > 1:
