@@ -15,6 +15,7 @@ from activities.messages import MessageRenderer
 from activities.transports import DeliveryFailed, EmailTransport, Envelope
 from core.settings import Settings
 from domain.calendar import WorkingCalendar
+from domain.steps import DigestState
 from store.db import Database
 from store.digests import (
     BreachedCase,
@@ -53,11 +54,11 @@ class DigestActivities:
         except DigestBusy as busy:
             raise ApplicationError(str(busy), type="DigestBusy") from None
         if isinstance(claim, str):
-            return DigestOutcome(status="already_" + claim if claim == "sent" else claim)
+            return DigestOutcome(status=DigestState.ALREADY_SENT if claim == DigestState.SENT else claim)
         cases = await breached_open_cases(self._database)
         address = self._settings.director_general_email
         if not cases or not address or not self._settings.smtp_host:
-            status = "nothing_breached" if not cases else "no_address"
+            status = DigestState.NOTHING_BREACHED if not cases else DigestState.NO_ADDRESS
             await settle_digest(self._database, day, claim, status, len(cases))
             return DigestOutcome(status=status, cases=len(cases))
         envelope = Envelope(
@@ -70,14 +71,14 @@ class DigestActivities:
         )
 
         async def sent() -> None:
-            await settle_digest(self._database, day, claim, "sent", len(cases))
+            await settle_digest(self._database, day, claim, DigestState.SENT, len(cases))
 
         try:
             await self._email.send(envelope, sent)
         except DeliveryFailed as failure:
             await release_digest(self._database, day, claim, failure.reason)
             raise ApplicationError(failure.reason, type=DELIVERY_FAILED) from None
-        return DigestOutcome(status="sent", cases=len(cases))
+        return DigestOutcome(status=DigestState.SENT, cases=len(cases))
 
     def _context(self, request: DigestRequest, cases: list[BreachedCase]) -> dict:
         arabic = self._settings.staff_language == "ar"

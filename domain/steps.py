@@ -134,3 +134,16 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     # The transport refused it for good (a permanent failure): never tried again.
     REFUSED = "refused"
+
+
+class DigestState(StrEnum):
+    """How far a working day's digest to the Director General got (a row of director_general_digests)."""
+
+    SENDING = "sending"
+    # Given back after a failed send, for the next attempt.
+    PENDING = "pending"
+    SENT = "sent"
+    NOTHING_BREACHED = "nothing_breached"
+    NO_ADDRESS = "no_address"
+    # Not a row's state: what an attempt answers when an earlier one sent the day's digest.
+    ALREADY_SENT = "already_sent"

@@ -11,10 +11,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.steps import Addressee, Recipient
+from domain.steps import Addressee, DeliveryState, Detail, MessageState, Recipient, Step
 from store.db import Database
 from store.models import Delivery, OutboxMessage
 from store.tables import CASES, DELIVERIES, DEPARTMENTS, OUTBOX, TIMELINE
+from workflows.messages import SYSTEM
 
 
 class DeliveryRefused(Exception):
@@ -59,7 +60,7 @@ async def add_deliveries(database: Database, outbox_id: int, reference: str, key
             await session.exec(
                 insert(DELIVERIES)
                 .values(outbox_id=outbox_id, reference=reference, transport=transport,
-                        idempotency_key=key, status="pending", updated_at=now)
+                        idempotency_key=key, status=DeliveryState.PENDING, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
 
@@ -75,10 +76,10 @@ async def claim_delivery(database: Database, key: str, lease: timedelta) -> int 
             update(DELIVERIES)
             .where(
                 DELIVERIES.c.idempotency_key == key,
-                DELIVERIES.c.status.not_in(("sent", "refused")),
-                or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - lease),
+                DELIVERIES.c.status.not_in((DeliveryState.SENT, DeliveryState.REFUSED)),
+                or_(DELIVERIES.c.status != DeliveryState.SENDING, DELIVERIES.c.updated_at < func.now() - lease),
             )
-            .values(status="sending", attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
+            .values(status=DeliveryState.SENDING, attempts=DELIVERIES.c.attempts + 1, updated_at=func.now())
             .returning(DELIVERIES.c.attempts)
         )
         claim = claimed.first()
@@ -87,9 +88,9 @@ async def claim_delivery(database: Database, key: str, lease: timedelta) -> int 
         row = (await session.exec(
             select(DELIVERIES.c.status, DELIVERIES.c.last_error).where(DELIVERIES.c.idempotency_key == key)
         )).first()
-    if row is not None and row.status == "sent":
+    if row is not None and row.status == DeliveryState.SENT:
         return None
-    if row is not None and row.status == "refused":
+    if row is not None and row.status == DeliveryState.REFUSED:
         raise DeliveryRefused(row.last_error)
     raise DeliveryBusy("another attempt is sending this message")
 
@@ -108,7 +109,7 @@ async def recording_connection(database: Database) -> AsyncConnection:
 def _mark_sent(key: str):
     return (
         update(DELIVERIES).where(DELIVERIES.c.idempotency_key == key)
-        .values(status="sent", sent_at=func.now(), updated_at=func.now(), last_error=None)
+        .values(status=DeliveryState.SENT, sent_at=func.now(), updated_at=func.now(), last_error=None)
     )
 
 
@@ -127,9 +128,10 @@ async def release_delivery(database: Database, key: str, claim: int, *, refused:
     async with database.transaction() as session:
         await session.exec(
             update(DELIVERIES)
-            .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == "sending",
+            .where(DELIVERIES.c.idempotency_key == key, DELIVERIES.c.status == DeliveryState.SENDING,
                    DELIVERIES.c.attempts == claim)
-            .values(status="refused" if refused else "pending", last_error=reason[:500], updated_at=now)
+            .values(status=DeliveryState.REFUSED if refused else DeliveryState.PENDING, last_error=reason[:500],
+                    updated_at=now)
         )
 
 
@@ -152,22 +154,24 @@ async def record_failure(database: Database, reference: str, message_key: str, r
             update(DELIVERIES)
             .where(
                 DELIVERIES.c.outbox_id == outbox.id,
-                DELIVERIES.c.status != "sent",
+                DELIVERIES.c.status != DeliveryState.SENT,
                 # A row an abandoned attempt may still be sending is left to it: its record decides.
-                or_(DELIVERIES.c.status != "sending", DELIVERIES.c.updated_at < func.now() - lease),
+                or_(DELIVERIES.c.status != DeliveryState.SENDING, DELIVERIES.c.updated_at < func.now() - lease),
             )
-            .values(status="failed", updated_at=now)
+            .values(status=DeliveryState.FAILED, updated_at=now)
         )
-        await session.exec(update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status="failed", updated_at=now))
+        await session.exec(
+            update(OUTBOX).where(OUTBOX.c.id == outbox.id).values(status=MessageState.FAILED, updated_at=now)
+        )
         await session.exec(
             insert(TIMELINE)
             .values(
                 reference=reference,
                 step_key=f"delivery-failed-{message_key}"[:80],
                 at=now,
-                actor="system",
-                action="delivery_failed",
-                detail={"template": outbox.template, "recipient": outbox.recipient, "reason": reason},
+                actor=SYSTEM.label,
+                action=Step.DELIVERY_FAILED,
+                detail={Detail.TEMPLATE: outbox.template, Detail.RECIPIENT: outbox.recipient, Detail.REASON: reason},
             )
             .on_conflict_do_nothing(index_elements=["reference", "step_key"])
         )
@@ -194,7 +198,7 @@ async def delivery_figures(database: Database, failed_limit: int) -> DeliveryFig
         failed = (await session.exec(
             select(Delivery, OutboxMessage.template, OutboxMessage.recipient)
             .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
-            .where(Delivery.status == "failed")
+            .where(Delivery.status == DeliveryState.FAILED)
             .order_by(Delivery.updated_at.desc(), Delivery.id.desc())
             .limit(failed_limit)
         )).all()

@@ -7,11 +7,12 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.kinds import FINAL_STATUSES
+from domain.steps import DigestState
 from store.db import Database
 from store.tables import CASES, DEPARTMENTS, DIGESTS
 
 # Outcomes after which a day's digest is never tried again.
-SETTLED = ("sent", "nothing_breached", "no_address")
+SETTLED = (DigestState.SENT, DigestState.NOTHING_BREACHED, DigestState.NO_ADDRESS)
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,12 @@ async def claim_digest(database: Database, day_closes_at: datetime, lease: timed
     async with database.transaction() as session:
         claimed = (await session.exec(
             insert(DIGESTS)
-            .values(day_closes_at=day_closes_at, status="sending", attempts=1, updated_at=now)
+            .values(day_closes_at=day_closes_at, status=DigestState.SENDING, attempts=1, updated_at=now)
             .on_conflict_do_update(
                 index_elements=["day_closes_at"],
-                set_={"status": "sending", "attempts": DIGESTS.c.attempts + 1, "updated_at": now},
+                set_={"status": DigestState.SENDING, "attempts": DIGESTS.c.attempts + 1, "updated_at": now},
                 where=(DIGESTS.c.status.not_in(SETTLED))
-                & or_(DIGESTS.c.status != "sending", DIGESTS.c.updated_at < now - lease),
+                & or_(DIGESTS.c.status != DigestState.SENDING, DIGESTS.c.updated_at < now - lease),
             )
             .returning(DIGESTS.c.attempts)
         )).first()
@@ -76,7 +77,7 @@ async def settle_digest(database: Database, day_closes_at: datetime, claim: int,
             update(DIGESTS)
             .where(DIGESTS.c.day_closes_at == day_closes_at, DIGESTS.c.attempts == claim)
             .values(status=status, cases=cases, updated_at=func.now(),
-                    sent_at=func.now() if status == "sent" else None, last_error=None)
+                    sent_at=func.now() if status == DigestState.SENT else None, last_error=None)
         )
 
 
@@ -85,6 +86,7 @@ async def release_digest(database: Database, day_closes_at: datetime, claim: int
     async with database.transaction() as session:
         await session.exec(
             update(DIGESTS)
-            .where(DIGESTS.c.day_closes_at == day_closes_at, DIGESTS.c.attempts == claim, DIGESTS.c.status == "sending")
-            .values(status="pending", last_error=reason[:500], updated_at=func.now())
+            .where(DIGESTS.c.day_closes_at == day_closes_at, DIGESTS.c.attempts == claim,
+                   DIGESTS.c.status == DigestState.SENDING)
+            .values(status=DigestState.PENDING, last_error=reason[:500], updated_at=func.now())
         )
