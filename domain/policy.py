@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.kinds import Channel, Kind, Priority
 
-# Upper-case letters, digits and underscores, starting with a letter; at most 29 characters, because
-# a message to a department is addressed `department:<code>` in a column of 40.
-DEPARTMENT_CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,28}$"
+# Upper-case letters, digits and underscores, starting with a letter; at most 40 characters, the
+# directory's column (a message's recipient, `department:<code>`, has room for them).
+DEPARTMENT_CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,39}$"
 
 
 class PolicyError(ValueError):
@@ -400,7 +400,7 @@ def _departments(root: _Table) -> tuple[Department, ...]:
         table.finish()
         if not re.fullmatch(DEPARTMENT_CODE_PATTERN, department.code):
             raise table.fail("code", f"{department.code!r} is not a department code: upper-case letters, digits "
-                                     "and _, starting with a letter, at most 29 characters")
+                                     "and _, starting with a letter, at most 40 characters")
         if any(d.code == department.code for d in departments):
             raise table.fail("code", f"duplicate department code {department.code!r}")
         departments.append(department)

@@ -118,7 +118,8 @@ class OutboxMessage(SQLModel, table=True):
     reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
     message_key: str = Field(max_length=80)
     step: int | None = Field(default=None, sa_column=Column(Integer, Computed(STEP_OF_KEY.format(key="message_key"))))
-    recipient: str = Field(max_length=40)
+    # `department:` and a code of up to 40 characters (departments.code).
+    recipient: str = Field(max_length=60)
     template: str = Field(max_length=40)
     context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # pending until delivery has run; then sent, failed (some transport failed) or no_contact.

@@ -19,7 +19,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from api.auth import find_caller
 from domain.policy import Department
 from store.migrate import seed_departments
-from store.models import ApiKey, DepartmentEntry
+from store.models import ApiKey, DepartmentEntry, OutboxMessage
 from tests.closing import stop_cases
 from tests.conftest import REPO
 from tests.helpers import bearer, complaint, eventually, read_case, submit
@@ -360,8 +360,24 @@ async def complaints_cli(settings, *arguments: str) -> subprocess.CompletedProce
     return subprocess.CompletedProcess(arguments, process.returncode, stdout.decode(), stderr.decode())
 
 
-async def test_a_department_code_too_long_to_address_is_refused(api, keys):
-    response = await api.put(f"/v1/admin/departments/{'C' * 30}", json={"name_ar": "د", "name_en": "D", "active": True},
+async def test_a_department_code_longer_than_the_directory_keeps_is_refused(api, keys):
+    response = await api.put(f"/v1/admin/departments/{'C' * 41}", json={"name_ar": "د", "name_en": "D", "active": True},
                              headers=bearer(keys.admin))
     assert response.status_code == 422, response.text
     assert [problem["field"] for problem in response.json()["error"]["fields"]] == ["code"]
+
+
+async def test_a_department_with_a_forty_character_code_gets_its_cases_and_their_messages(api, keys, database):
+    code = f"LONG_{new_code()}".ljust(40, "X")[:40]
+    await put_department(api, keys, code, expect=201, email="long.department@moi.gov.om")
+    reference = (await submit(api, keys.channel, complaint()))["reference"]
+    await eventually(lambda: read_case(api, keys.cs_agent, reference))
+    triaged = await api.post(f"/v1/cases/{reference}/triage", json={"department": code}, headers=bearer(keys.cs_agent))
+    assert triaged.status_code == 200, triaged.text
+
+    async def assigned():
+        async with database.session() as session:
+            return (await session.exec(select(OutboxMessage.recipient).where(
+                OutboxMessage.reference == reference, OutboxMessage.template == "case_assigned"))).first()
+
+    assert await eventually(assigned) == f"department:{code}"

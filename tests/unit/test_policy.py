@@ -197,7 +197,7 @@ def test_department_days_may_not_exceed_answer_days():
 
 def test_a_duplicate_department_code_is_refused():
     assert "duplicate department code 'HR'" in error_for(invalid('code = "CIVIL_STATUS"', 'code = "HR"'))
-    assert "at most 29 characters" in error_for(invalid('code = "CIVIL_STATUS"', f'code = "{"C" * 30}"'))
+    assert "at most 40 characters" in error_for(invalid('code = "CIVIL_STATUS"', f'code = "{"C" * 41}"'))
     assert "is not a department code" in error_for(invalid('code = "CIVIL_STATUS"', 'code = "civil status"'))
 
 
