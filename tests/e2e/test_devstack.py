@@ -211,6 +211,14 @@ class Stack:
                 found[process.info["pid"]] = " ".join(cmdline)
         return [f"{pid}: {cmdline}" for pid, cmdline in sorted(found.items())]
 
+    def end(self, passed: bool) -> None:
+        """After a test, passed or not: nothing of the stack left running, and its output shown if it failed."""
+        try:
+            self.kill_everything()
+        finally:
+            if not passed:
+                print(f"\n----- complaints dev output ({self.log_path}) -----\n{self.log()}\n----- end -----")
+
     def kill_everything(self) -> None:
         """Cleanup after a failure: stop the supervisor, then kill whatever of this stack is still alive."""
         if self.process is not None and self.process.poll() is None:
@@ -374,9 +382,7 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         passed = True
     finally:
         try:
-            stack.kill_everything()
+            stack.end(passed)
         finally:
-            if not passed:
-                print(f"\n----- complaints dev output ({stack.log_path}) -----\n{stack.log()}\n----- end -----")
             if not os.environ.get("KEEP_TEST_DATA"):
                 shutil.rmtree(data_dir, ignore_errors=True)

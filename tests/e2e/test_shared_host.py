@@ -225,10 +225,8 @@ def test_dev_stack_in_a_clone_under_a_closed_folder_opens_no_folder_and_keeps_it
         passed = True
     finally:
         try:
-            stack.kill_everything()
+            stack.end(passed)
         finally:
-            if not passed:
-                print(f"\n----- complaints dev output ({stack.log_path}) -----\n{stack.log()}\n----- end -----")
             link = data_dir / "postgres"
             if link.is_symlink():
                 shutil.rmtree(link.resolve().parent, ignore_errors=True)  # the cluster outside the clone
