@@ -40,7 +40,7 @@ class CaseStore:
             answer_due=intake.answer_due,
             updated_at=intake.received_at,
             last_step=0,
-            submitted_by_key=intake.actor.key_id or None,
+            submitted_by_key=intake.actor.principal,
             language=intake.language,
         )
         await insert_case(self._database, row)

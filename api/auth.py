@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from domain.kinds import Channel, Role
+from domain.kinds import CALL_CENTRE_CHANNELS, Channel, Role
 from store import keys
 from store.db import Database
 from store.keys import UnknownApiKey  # noqa: F401 (the admin routes catch it from here)
@@ -23,16 +23,30 @@ def hash_secret(secret: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated API caller."""
+    """Who asks: an API key (`key_id`) or a person signed in to the console (`user_id`), never both."""
 
-    key_id: int
+    key_id: int | None
     role: Role
     department: str | None
-    # The channels a channel key may submit through; empty for every other role.
+    # The channels a channel key or the call centre may submit through; empty for every other role.
     channels: frozenset[Channel] = frozenset()
+    user_id: int | None = None
+
+    @property
+    def principal(self) -> str:
+        """The caller's name in the record (a case's `submitted_by_key`, idempotency claims)."""
+        return self.as_actor().principal
 
     def as_actor(self) -> Actor:
+        if self.user_id is not None:
+            return Actor(role=self.role.value, department=self.department, user_id=str(self.user_id))
         return Actor(role=self.role.value, department=self.department, key_id=str(self.key_id))
+
+
+def staff_caller(user_id: int, role: Role, department: str | None) -> Caller:
+    """A person in the console acts under the same rules as a key of their role."""
+    channels = CALL_CENTRE_CHANNELS if role == Role.CALL_CENTRE else frozenset()
+    return Caller(key_id=None, user_id=user_id, role=role, department=department, channels=channels)
 
 
 async def issue_api_key(database: Database, *, role: Role, name: str, department: str | None,

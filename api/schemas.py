@@ -289,10 +289,12 @@ class CaseList(BaseModel):
 
 
 class CaseReadEntry(BaseModel):
-    """One read of a case: which API key read it (its id, name, role and department), and when."""
+    """One read of a case: which API key or staff member read it (id, name, role and department), and when."""
 
-    key_id: int
+    key_id: int | None = Field(description="The API key that read it; null for a person in the staff console.")
     key_name: str | None = Field(description="The name the key was given when it was made (null if its row is gone).")
+    user_id: int | None = Field(default=None, description="The staff account that read it in the console.")
+    user_name: str | None = Field(default=None, description="That person's name.")
     role: str
     department: str | None = Field(description="The department of a `department` key; null for the other roles.")
     at: datetime

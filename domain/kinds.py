@@ -55,15 +55,20 @@ class Status(StrEnum):
 
 
 class Role(StrEnum):
-    """What an API caller is allowed to be."""
+    """What an API key or a staff account is allowed to be."""
 
     CHANNEL = "channel"
+    # A person who types in what reached the ministry by phone, email or social media (CALL_CENTRE_CHANNELS).
+    CALL_CENTRE = "call_centre"
     CS_AGENT = "cs_agent"
     DEPARTMENT = "department"
     DIRECTOR_GENERAL = "director_general"
     AUDITOR = "auditor"
     ADMIN = "admin"
 
+
+# The channels whose submissions a person enters by hand: the call centre speaks for these and no other.
+CALL_CENTRE_CHANNELS = frozenset({Channel.PHONE, Channel.EMAIL, Channel.SOCIAL_MEDIA})
 
 REFERENCE_PREFIX = {Kind.COMPLAINT: "C", Kind.REPORT: "R", Kind.SUGGESTION: "S"}
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement, func, tuple_
 from sqlmodel import select
 
 from store.cases import CaseScope
 from store.db import Database
-from store.models import ApiKey, CaseRead, CaseRecord
+from store.models import ApiKey, CaseRead, CaseRecord, StaffUser
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,14 @@ async def list_cases(
 
 
 async def reads_of_case(database: Database, reference: str) -> list[dict[str, Any]] | None:
-    """Every recorded read of the case, oldest first, with the reading key's name and department; None if no case."""
+    """Every recorded read of the case, oldest first, with the reading key's or person's name and department;
+    None if no case."""
     query = (
-        select(CaseRead.key_id, ApiKey.name.label("key_name"), CaseRead.role, ApiKey.department, CaseRead.at)
+        select(CaseRead.key_id, ApiKey.name.label("key_name"), CaseRead.user_id, StaffUser.name.label("user_name"),
+               CaseRead.role, func.coalesce(ApiKey.department, StaffUser.department).label("department"),
+               CaseRead.at)
         .join(ApiKey, ApiKey.id == CaseRead.key_id, isouter=True)
+        .join(StaffUser, StaffUser.id == CaseRead.user_id, isouter=True)
         .where(CaseRead.reference == reference)
         .order_by(CaseRead.id)
     )

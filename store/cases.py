@@ -74,9 +74,11 @@ async def read_case_file(database: Database, reference: str) -> CaseFile | None:
     return CaseFile(record, list(timeline), rated is not None)
 
 
-async def record_read(database: Database, reference: str, key_id: int, role: str, at: datetime) -> None:
+async def record_read(database: Database, reference: str, *, key_id: int | None, user_id: int | None, role: str,
+                      at: datetime) -> None:
+    """A read by an API key or by a person in the console (exactly one of `key_id`, `user_id`)."""
     async with database.transaction() as session:
-        session.add(CaseRead(reference=reference, key_id=key_id, role=role, at=at))
+        session.add(CaseRead(reference=reference, key_id=key_id, user_id=user_id, role=role, at=at))
 
 
 async def insert_case(database: Database, row: dict) -> None:

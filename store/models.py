@@ -97,13 +97,15 @@ class TimelineEntry(SQLModel, table=True):
 
 
 class CaseRead(SQLModel, table=True):
-    """One read of a case by an API key: who read it and when, for the auditor."""
+    """One read of a case by an API key or a person in the console: who read it and when, for the auditor."""
 
     __tablename__ = "case_reads"
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
-    key_id: int
+    # Exactly one of the two: the API key, or the staff account (store/migrations/versions/0013_staff_accounts.py).
+    key_id: int | None = None
+    user_id: int | None = Field(default=None, foreign_key="staff_users.id")
     role: str = Field(max_length=30)
     at: datetime = _utc_column(nullable=False)
 
@@ -207,3 +209,50 @@ class DirectorGeneralDigest(SQLModel, table=True):
     updated_at: datetime = _utc_column(nullable=False)
     sent_at: datetime | None = _utc_column(nullable=True)
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class StaffUser(SQLModel, table=True):
+    """A person who works cases in the console; the same roles as API keys."""
+
+    __tablename__ = "staff_users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=120, unique=True)
+    name: str = Field(max_length=120)
+    role: str = Field(max_length=30)
+    department: str | None = Field(default=None, max_length=40)
+    # Argon2 (pwdlib); None for an account that signs in only through the identity provider.
+    password_hash: str | None = Field(default=None, max_length=200)
+    oidc_subject: str | None = Field(default=None, max_length=255, unique=True)
+    failed_attempts: int = 0
+    locked_until: datetime | None = _utc_column(nullable=True)
+    created_at: datetime = _utc_column(nullable=False)
+    disabled_at: datetime | None = _utc_column(nullable=True)
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser: the cookie's token is kept only as its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="staff_users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    language: str = Field(default="ar", max_length=5)
+    created_at: datetime = _utc_column(nullable=False)
+    last_seen_at: datetime = _utc_column(nullable=False)
+    expires_at: datetime = _utc_column(nullable=False)
+
+
+class StaffAuditEntry(SQLModel, table=True):
+    """A sign-in, a failed one, a lock, a sign-out or an account change."""
+
+    __tablename__ = "staff_audit"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    at: datetime = _utc_column(nullable=False, index=True)
+    login: str = Field(max_length=120, index=True)
+    user_id: int | None = None
+    event: str = Field(max_length=30)
+    address: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, max_length=300)

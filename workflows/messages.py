@@ -12,13 +12,23 @@ from domain.policy import CaseTerms
 
 @dataclass
 class Actor:
-    """Who acts: a role, a department for department staff, and the id of the API key (no names)."""
+    """Who acts: a role, a department for department staff, and the id of the API key or the staff account
+    (no names)."""
 
     role: str
     department: str | None = None
     key_id: str = ""
     # Set on a step an operator took by signal: whom the operator says they act for (never verified).
     on_behalf_of: str | None = None
+    # A person signed in to the console (store.models.StaffUser.id); `key_id` is then empty.
+    user_id: str = ""
+
+    @property
+    def principal(self) -> str | None:
+        """Whose submission a case is (`cases.submitted_by_key`): the key's id, or `user:N` for a person."""
+        if self.key_id:
+            return self.key_id
+        return f"user:{self.user_id}" if self.user_id else None
 
     @property
     def label(self) -> str:
@@ -26,7 +36,8 @@ class Actor:
             return f"{self.role} for {self.on_behalf_of[:60]} (unverified)"
         scope = f"/{self.department}" if self.department else ""
         key = f"#{self.key_id}" if self.key_id else ""
-        return f"{self.role}{scope}{key}"
+        person = f"@{self.user_id}" if self.user_id else ""
+        return f"{self.role}{scope}{key}{person}"
 
 
 OPERATOR = "operator"

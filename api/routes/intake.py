@@ -11,13 +11,10 @@ from api import errors
 from api.deps import CallerDep, ServicesDep
 from api.ratelimit import RateLimited
 from api.schemas import CaseCreate, CaseCreated
-from api.service.intake import accept_submission
+from api.service.intake import accept_submission, check_may_submit
 from domain.kinds import Role, Status
 
 router = APIRouter(prefix="/v1/cases", tags=["intake"])
-
-INTAKE_ROLES = {Role.CHANNEL, Role.CS_AGENT}
-
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": CaseCreated, "description": "A retry: the case this submission already made."},
@@ -57,19 +54,14 @@ async def submit_case(
     A retry with the same `channel` + `channel_ref`, or the same `Idempotency-Key`, answers 200 with
     the case the first attempt made; the same key with a different body is refused (422).
     """
-    if caller.role not in INTAKE_ROLES:
-        raise errors.forbidden("only channel and customer-service keys submit cases")
-    if caller.role == Role.CHANNEL and submission.channel not in caller.channels:
-        # Each channel vouches for what it checks (Tajawob for identity): a key speaks only for its own.
-        raise errors.forbidden(f"this key may not submit through the channel {submission.channel.value!r}; it may "
-                               f"use {', '.join(sorted(caller.channels))}")
+    check_may_submit(caller, submission)
     if idempotency_key is not None and "\x00" in idempotency_key:
         reason = "contains a NUL character, which is not allowed"
         raise errors.ApiError(422, "validation_error", f"invalid request: Idempotency-Key: {reason}",
                               [errors.FieldProblem(field="Idempotency-Key", reason=reason)])
     if caller.role == Role.CHANNEL and not submission.channel_ref and idempotency_key is None:
         raise _retry_key_required()
-    _keep_pace(request, caller.key_id)
+    _keep_pace(request, caller.principal)
     # Every submission is claimed under a key before its workflow starts, so any retry finds its case.
     key = idempotency_key if idempotency_key is not None or submission.channel_ref else uuid.uuid4().hex
     try:
@@ -106,10 +98,10 @@ def _case_may_have_been_made(submission: CaseCreate, key: str | None) -> errors.
     )
 
 
-def _keep_pace(request: Request, key_id: int) -> None:
+def _keep_pace(request: Request, principal: str) -> None:
     """A channel integration gone wrong must not flood the case engine: so many submissions a minute per key."""
     try:
-        request.app.state.intake_limiter.attempt(f"key:{key_id}")
+        request.app.state.intake_limiter.attempt(f"key:{principal}")
     except RateLimited as limited:
         raise errors.ApiError(
             429, "too_many_submissions", f"this key submitted too many cases; retry in {limited.retry_after} s",

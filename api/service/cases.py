@@ -171,7 +171,8 @@ STAFF = frozenset({Role.CS_AGENT, Role.DEPARTMENT, Role.DIRECTOR_GENERAL, Role.A
 
 async def _record_read(services: Services, reference: str, caller: Caller) -> None:
     # Written before the case is shown: a read that cannot be recorded fails.
-    await record_read(services.database, reference, caller.key_id, caller.role.value, datetime.now(UTC))
+    await record_read(services.database, reference, key_id=caller.key_id, user_id=caller.user_id,
+                      role=caller.role.value, at=datetime.now(UTC))
 
 
 async def ensure_visible(services: Services, caller: Caller, reference: str) -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from api import errors
 from api.auth import Caller, hash_secret
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
@@ -29,7 +30,7 @@ from api.tracking_codes import (
     new_tracking_code,
 )
 from domain import identity as domain_identity
-from domain.kinds import REFERENCE_PREFIX, Kind
+from domain.kinds import REFERENCE_PREFIX, Kind, Role
 from store import intake_claims
 from store.db import Database
 from store.departments import active_department_codes
@@ -71,13 +72,26 @@ def _identity_error(reason: str) -> ApiError:
                     [FieldProblem(field="submitter.civil_id", reason=reason)])
 
 
+INTAKE_ROLES = frozenset({Role.CHANNEL, Role.CALL_CENTRE, Role.CS_AGENT})
+
+
+def check_may_submit(caller: Caller, submission: CaseCreate) -> None:
+    """Who may submit a case, and through which channel: 403 with the reason otherwise."""
+    if caller.role not in INTAKE_ROLES:
+        raise errors.forbidden("only channels, the call centre and customer service submit cases")
+    if caller.role in {Role.CHANNEL, Role.CALL_CENTRE} and submission.channel not in caller.channels:
+        # Each channel vouches for what it checks (Tajawob for identity): a key speaks only for its own.
+        raise errors.forbidden(f"this key may not submit through the channel {submission.channel.value!r}; it may "
+                               f"use {', '.join(sorted(caller.channels))}")
+
+
 def idempotency_keys(submission: CaseCreate, caller: Caller, header: str | None) -> list[str]:
     """The names a submission is claimed under, each the caller's own (0009_key_channels.py renamed older claims)."""
     keys = []
     if submission.channel_ref:
-        keys.append(f"ref:{caller.key_id}:{submission.channel.value}:{submission.channel_ref}")
+        keys.append(f"ref:{caller.principal}:{submission.channel.value}:{submission.channel_ref}")
     if header:
-        keys.append(f"key:{caller.key_id}:{header}")
+        keys.append(f"key:{caller.principal}:{header}")
     return keys
 
 

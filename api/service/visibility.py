@@ -2,7 +2,7 @@
 
 - `cs_agent`, `director_general`, `auditor`: every case;
 - `department`: the cases routed to its own department (`cases.department`);
-- `channel`: the cases it submitted (`cases.submitted_by_key`);
+- `channel` and `call_centre`: the cases they submitted (`cases.submitted_by_key`);
 - `admin`: none (it manages keys and departments, not case content).
 
 A caller who may not see a case is told it does not exist (404), on reads and on actions alike.
@@ -17,8 +17,11 @@ from store.cases import CaseScope
 from store.models import CaseRecord
 
 SEES_EVERY_CASE = frozenset({Role.CS_AGENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
+# A channel and the call centre submit what people sent elsewhere and read back only those cases, as their
+# submitters do (the tracking view).
+SUBMITS_FOR_OTHERS = frozenset({Role.CHANNEL, Role.CALL_CENTRE})
 # Roles that read case content at all; any other (admin) is refused with 403 on the case routes.
-READS_CASES = SEES_EVERY_CASE | {Role.DEPARTMENT, Role.CHANNEL}
+READS_CASES = SEES_EVERY_CASE | {Role.DEPARTMENT} | SUBMITS_FOR_OTHERS
 # Staff read the case file (subject, description, timeline) of the cases they see; a channel reads
 # its cases as their submitters do, in the tracking view.
 READS_CASE_FILE = SEES_EVERY_CASE | {Role.DEPARTMENT}
@@ -42,8 +45,8 @@ def scope_of(caller: Caller) -> CaseScope:
         return CaseScope(every_case=True)
     if caller.role == Role.DEPARTMENT and caller.department is not None:
         return CaseScope(department=caller.department)
-    if caller.role == Role.CHANNEL:
-        return CaseScope(submitted_by_key=str(caller.key_id))
+    if caller.role in SUBMITS_FOR_OTHERS:
+        return CaseScope(submitted_by_key=caller.principal)
     return CaseScope()
 
 
