@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
+import web
 from api import errors, openapi
 from api.deps import Services
 from api.limits import RequestSizeLimit
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     app.add_middleware(RequestSizeLimit)
     app.add_middleware(openapi.DocsPagesPolicy)
+    # After the docs' own policy, so that every other answer gets the site's headers and the docs keep theirs.
+    web.install(app)
     configured = services.settings if services else (settings or get_settings())
     # Browsers may call the API only from the Temporal UI, and only for the codec endpoint's sake.
     app.add_middleware(

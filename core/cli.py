@@ -178,6 +178,43 @@ def _apikey_revoke(args: argparse.Namespace) -> None:
           "it is refused (401) from its next request on")
 
 
+def _user_create(args: argparse.Namespace) -> None:
+    from api.service.staff import AccountRefused, create_account, new_one_time_password
+
+    one_time = not sys.stdin.isatty()
+    password = new_one_time_password() if one_time else _ask_password()
+    try:
+        user = _on_database(lambda database: create_account(
+            database, login=args.login, name=args.name or args.login, role=Role(args.role),
+            department=args.department, password=password, one_time=one_time))
+    except AccountRefused as refused:
+        sys.exit(f"error: --{refused.field}: {refused.reason}")
+    print(f"created staff account {user.login!r} (#{user.id}) for role {user.role}"
+          + (f" of {user.department}" if user.department else ""))
+    if one_time:
+        print("a one-time password, shown once; the first sign-in asks for a new one:")
+        print(password)
+
+
+def _ask_password() -> str:
+    import getpass
+
+    password = getpass.getpass("password (at least 12 characters): ")
+    if getpass.getpass("the same again: ") != password:
+        sys.exit("error: the two passwords differ")
+    return password
+
+
+def _user_disable(args: argparse.Namespace) -> None:
+    from api.service.staff import UnknownStaffUser, disable_account
+
+    try:
+        user = _on_database(lambda database: disable_account(database, args.login, by="the command line"))
+    except UnknownStaffUser as unknown:
+        sys.exit(f"error: {unknown}")
+    print(f"disabled {user.login!r}: it signs in no more, and its open sessions have ended")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="complaints", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -219,6 +256,19 @@ def parser() -> argparse.ArgumentParser:
     revoke = apikey.add_parser("revoke", help="revoke a key: it is refused (401) from its next request on")
     revoke.add_argument("key_id", type=int, metavar="ID", help="the key's id (`complaints apikey list`)")
     revoke.set_defaults(run=_apikey_revoke)
+    user = commands.add_parser("user", help="manage staff accounts of the web console").add_subparsers(
+        dest="user_command", required=True)
+    create_user = user.add_parser("create", help="create an account; asks for its password at a terminal, else "
+                                                 "prints a one-time password as the last line")
+    create_user.add_argument("--login", required=True)
+    create_user.add_argument("--name", help="the person's name, as the console shows it (default: the login)")
+    create_user.add_argument("--role", required=True,
+                             choices=[role.value for role in Role if role != Role.CHANNEL])
+    create_user.add_argument("--department", help="department code, for --role department")
+    create_user.set_defaults(run=_user_create)
+    disable = user.add_parser("disable", help="the account signs in no more; its sessions end now")
+    disable.add_argument("login")
+    disable.set_defaults(run=_user_disable)
     return root
 
 

@@ -194,6 +194,21 @@ class Settings(BaseSettings):
         alias="COMPLAINTS_TEMPLATES_DIR",
         description="A folder of message templates that override the shipped ones (templates/messages).",
     )
+    # The staff console's sign-in (api/service/staff.py).
+    staff_session_idle_minutes: PositiveFloat = Field(
+        default=30, alias="COMPLAINTS_STAFF_SESSION_IDLE_MINUTES",
+        description="A console session ends after this long without a request.",
+    )
+    staff_session_hours: PositiveFloat = Field(
+        default=10, alias="COMPLAINTS_STAFF_SESSION_HOURS",
+        description="A console session ends this long after sign-in, however busy (a working day and a margin).",
+    )
+    staff_lock_after: int = Field(
+        default=5, ge=1, alias="COMPLAINTS_STAFF_LOCK_AFTER", description="Wrong passwords in a row that lock a login.",
+    )
+    staff_lock_minutes: PositiveFloat = Field(
+        default=15, alias="COMPLAINTS_STAFF_LOCK_MINUTES", description="How long a locked login stays locked.",
+    )
 
     def refuse_unsafe(self) -> None:
         """In production, stop on the first secret that is missing or left at its default, naming its setting."""

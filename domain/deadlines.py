@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from domain.policy import CaseTerms
@@ -55,3 +55,31 @@ def compute_case_deadlines(
         answer_due = calendar.extend_for_pause(answer_due, pause.started, pause.ended)
         reminder = calendar.extend_for_pause(reminder, pause.started, pause.ended)
     return CaseDeadlines(department_due, answer_due, reminder)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a running deadline stands at an instant, counted on the case's working calendar.
+
+    `overdue` False: due in `working_days` more working days after today's, or, on its last day
+    (`working_days` 0), in `hours`. `overdue` True: past due by `working_days` working days that
+    closed since, or, before the next one closes, by `hours`.
+    """
+
+    overdue: bool
+    working_days: int
+    hours: int
+
+
+def standing_of(calendar: WorkingCalendar, due: datetime, now: datetime) -> Standing:
+    """A deadline badge's facts ("due in 1 working day", "overdue by 2 working days", "due in 3 hours")."""
+    if now < due:
+        days = calendar.working_days_between(now, due)
+        return Standing(overdue=False, working_days=days, hours=_whole_hours(due - now) if days == 0 else 0)
+    # The due instant itself is a day's close: only the closes after it count as days late.
+    days = max(calendar.working_days_between(due, now) - 1, 0)
+    return Standing(overdue=True, working_days=days, hours=_whole_hours(now - due) if days == 0 else 0)
+
+
+def _whole_hours(span: timedelta) -> int:
+    return int(span.total_seconds() // 3600)

@@ -223,6 +223,8 @@ class StaffUser(SQLModel, table=True):
     department: str | None = Field(default=None, max_length=40)
     # Argon2 (pwdlib); None for an account that signs in only through the identity provider.
     password_hash: str | None = Field(default=None, max_length=200)
+    # A one-time password: the first sign-in asks for the person's own.
+    password_change_required: bool = False
     oidc_subject: str | None = Field(default=None, max_length=255, unique=True)
     failed_attempts: int = 0
     locked_until: datetime | None = _utc_column(nullable=True)

@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("role", sa.String(30), nullable=False),
         sa.Column("department", sa.String(40)),
         sa.Column("password_hash", sa.String(200)),
+        # Set for a one-time password: the first sign-in asks for a password of the person's own.
+        sa.Column("password_change_required", sa.Boolean, nullable=False, server_default=sa.false()),
         # The identity provider's `sub` for a person who signs in by single sign-on.
         sa.Column("oidc_subject", sa.String(255), unique=True),
         sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
