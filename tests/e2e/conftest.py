@@ -74,7 +74,11 @@ async def offline_page(browser: Browser, served_api: str) -> AsyncIterator[Offli
     await context.close()
 
 
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
+
+
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the browser tests keep their screenshots for people to look at (printed at the end of the test)."""
-    return tmp_path_factory.mktemp("screenshots")
+def screenshots() -> Path:
+    """Where the browser tests keep their screenshots for people to look at: tests/output/screenshots (not in git)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -7,6 +7,7 @@ from sqlmodel import select
 from api.service.staff import session_for
 from domain.kinds import Role
 from store.models import StaffAuditEntry, StaffSession, StaffUser
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console import csrf_of, new_staff, signed_in_client
 
 pytestmark = pytest.mark.asyncio
@@ -91,4 +92,5 @@ async def test_the_sign_in_page_in_chromium_loads_nothing_from_elsewhere(offline
     # The vendored Arabic font is the one the page uses, not a system fallback.
     assert await page.evaluate("document.fonts.check('16px \"Noto Sans Arabic\"', 'تسجيل')")
     await page.screenshot(path=screenshots / f"console-sign-in-{language}.png", full_page=True)
+    await assert_accessible(page, f"console-sign-in-{language}")
     assert offline_page.outside_requests == []
