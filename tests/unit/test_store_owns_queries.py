@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CALLERS = ("api", "activities", "core", "workflows")
+CALLERS = ("api", "activities", "core", "workflows", "web")
 # SQLAlchemy's statement builders, called as bare functions once imported (`select(...)`, `text("...")`).
 BUILDERS = frozenset({"select", "insert", "update", "delete", "text"})
 # Running a statement, or holding a session to run one: store/'s job.
