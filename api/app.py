@@ -13,7 +13,7 @@ from api.deps import Services
 from api.limits import RequestSizeLimit
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
-from api.routes import admin, cases, codec, deliveries, intake, system, tracking
+from api.routes import admin, cases, codec, deliveries, evidence, intake, system, tracking
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from core.timekeeping import timekeeping
@@ -57,11 +57,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
-    app.add_middleware(RequestSizeLimit)
+    configured = services.settings if services else (settings or get_settings())
+    app.add_middleware(RequestSizeLimit, multipart_max_bytes=configured.upload_request_bytes)
     app.add_middleware(openapi.DocsPagesPolicy)
     # After the docs' own policy, so that every other answer gets the site's headers and the docs keep theirs.
     web.install(app)
-    configured = services.settings if services else (settings or get_settings())
     # Browsers may call the API only from the Temporal UI, and only for the codec endpoint's sake.
     app.add_middleware(
         CORSMiddleware,
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(system.router)
     app.include_router(intake.router)
     app.include_router(cases.router)
+    app.include_router(evidence.router)
     app.include_router(tracking.router)
     app.include_router(codec.router)
     app.include_router(admin.router)

@@ -37,12 +37,15 @@ class RequestSizeLimit:
     - A JSON body nested deeper than `MAX_JSON_DEPTH` is refused with 422 before it is parsed.
     - A JSON object with the same key twice is refused with 422 naming the key.
 
-    The body (at most `max_bytes`) is read whole first, then handed on to the app unchanged.
+    The body (at most `max_bytes`) is read whole first, then handed on to the app unchanged. A form
+    with files (multipart/form-data: evidence) may be up to `multipart_max_bytes`, and is no JSON.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_REQUEST_BYTES,
+                 multipart_max_bytes: int = MAX_REQUEST_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.multipart_max_bytes = multipart_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,19 +54,19 @@ class RequestSizeLimit:
         if NUL in scope["path"]:
             await _refuse_invalid(send, [FieldProblem(field="path", reason=NUL_REASON)])
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        headers = dict(scope["headers"])
+        with_files = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.multipart_max_bytes if with_files else self.max_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
-        messages, body = await self._read(receive)
+        messages, body = await self._read(receive, limit)
         if body is None:
-            await self._refuse(send)
+            await self._refuse(send, limit)
             return
-        if _nests_too_deep(body):
-            await _refuse_invalid(send, [FieldProblem(field="body", reason=DEPTH_REASON)])
-            return
-        if fields := _json_problems(body):
-            await _refuse_invalid(send, fields)
+        if not with_files and (problems := _json_body_problems(body)):
+            await _refuse_invalid(send, problems)
             return
 
         async def replay() -> Message:
@@ -71,7 +74,7 @@ class RequestSizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _read(self, receive: Receive) -> tuple[list[Message], bytes | None]:
+    async def _read(self, receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
         """The messages of the request's body and the body itself; None for a body over the limit."""
         messages: list[Message] = []
         chunks: list[bytes] = []
@@ -83,7 +86,7 @@ class RequestSizeLimit:
                 break
             chunk = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_bytes:
+            if received > limit:
                 return messages, None
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -93,9 +96,15 @@ class RequestSizeLimit:
             return messages, body  # as they came: the app sees the client go away
         return [{"type": "http.request", "body": body, "more_body": False}], body
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         await _send_error(send, 413, ErrorBody(code="request_too_large",
-                                               message=f"the request body is over {self.max_bytes} bytes"))
+                                               message=f"the request body is over {limit} bytes"))
+
+
+def _json_body_problems(body: bytes) -> list[FieldProblem]:
+    if _nests_too_deep(body):
+        return [FieldProblem(field="body", reason=DEPTH_REASON)]
+    return _json_problems(body)
 
 
 def _nests_too_deep(body: bytes) -> bool:

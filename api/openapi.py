@@ -85,6 +85,12 @@ _API_KEY: dict[str, Any] = {
 }
 
 # Component name -> example, for the models of `api.schemas`, `api.routes.admin` and the workflow's `CaseView`.
+_EVIDENCE_FILE = {
+    "id": "3f0c8f1e-2b7a-5c1d-9e4f-6a8b0c2d4e6f", "file_name": "receipt.pdf", "media_type": "application/pdf",
+    "size": 182344, "sha256": "9f2b5c0d3e8a41f7b6c2d9e0a1f4b7c8d3e6f9a2b5c8d1e4f7a0b3c6d9e2f5a8",
+    "uploaded_at": "2026-03-01T06:05:00Z",
+}
+
 COMPONENT_EXAMPLES: dict[str, Any] = {
     "TriageBody": {"department": "CIVIL_STATUS", "kind": "complaint", "priority": None},
     "RejectBody": {"reason": "Outside the ministry's competence: this concerns the municipality."},
@@ -148,6 +154,8 @@ COMPONENT_EXAMPLES: dict[str, Any] = {
              "at": "2026-03-02T04:45:03Z"},
         ],
     },
+    "EvidencePublic": _EVIDENCE_FILE,
+    "EvidenceList": {"reference": "C-2026-000123", "items": [_EVIDENCE_FILE]},
     "DepartmentPublic": {
         "code": "CIVIL_STATUS",
         "name_ar": "المديرية العامة للأحوال المدنية",

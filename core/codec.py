@@ -63,6 +63,18 @@ class EncryptionCodec(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._open(payload) for payload in payloads]
 
+    def seal_bytes(self, data: bytes, *, bound_to: bytes) -> tuple[str, bytes]:
+        """Seal bytes kept outside Temporal (an evidence file) with the active key: (key id, nonce + sealed).
+        `bound_to` (the file's id) must be given again to open them, so a sealed file cannot pass for another."""
+        nonce = os.urandom(NONCE_BYTES)
+        return self._active_key_id, nonce + self._ciphers[self._active_key_id].encrypt(nonce, data, bound_to)
+
+    def open_bytes(self, key_id: str, sealed: bytes, *, bound_to: bytes) -> bytes:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise CodecKeyError(f"file sealed with unknown key {key_id!r}; add it to COMPLAINTS_CODEC_KEYS")
+        return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], bound_to)
+
     def _seal(self, payload: Payload) -> Payload:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[self._active_key_id].encrypt(nonce, payload.SerializeToString(), None)

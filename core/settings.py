@@ -194,6 +194,23 @@ class Settings(BaseSettings):
         alias="COMPLAINTS_TEMPLATES_DIR",
         description="A folder of message templates that override the shipped ones (templates/messages).",
     )
+    # Evidence files (api/service/evidence.py).
+    evidence_max_files: int = Field(
+        default=5, ge=1, le=20, alias="COMPLAINTS_EVIDENCE_MAX_FILES", description="Files a submission may carry.",
+    )
+    evidence_max_mib: PositiveFloat = Field(
+        default=10, le=100, alias="COMPLAINTS_EVIDENCE_MAX_MIB", description="The largest evidence file, in MiB.",
+    )
+
+    @property
+    def evidence_max_bytes(self) -> int:
+        return int(self.evidence_max_mib * 1024 * 1024)
+
+    @property
+    def upload_request_bytes(self) -> int:
+        """The largest form with files: every file at its largest, and room for the form's other fields."""
+        return self.evidence_max_files * self.evidence_max_bytes + 256 * 1024
+
     # The staff console's sign-in (api/service/staff.py).
     staff_session_idle_minutes: PositiveFloat = Field(
         default=30, alias="COMPLAINTS_STAFF_SESSION_IDLE_MINUTES",

@@ -23,6 +23,9 @@ class Action(StrEnum):
     CONTEST = "contest"
     # Level 2: the Director General directs a department (its own or another) on an escalated case.
     INSTRUCT = "instruct"
+    # Evidence files for an open case, from its channel, the call centre or customer service (the files
+    # themselves stay in PostgreSQL; the case is told their ids and sizes).
+    ADD_EVIDENCE = "add_evidence"
 
 
 # The submitter acts through the public tracking endpoints, not with an API key.
@@ -65,6 +68,9 @@ RULES: dict[Action, Rule] = {
         frozenset({Status.RESPONDED}), frozenset({Role.CHANNEL, Role.CS_AGENT, SUBMITTER}), Status.WITH_DEPARTMENT
     ),
     Action.INSTRUCT: Rule(_OPEN_FOR_HANDLING, frozenset({Role.DIRECTOR_GENERAL}), Status.WITH_DEPARTMENT),
+    Action.ADD_EVIDENCE: Rule(
+        frozenset(Status) - FINAL_STATUSES, frozenset({Role.CHANNEL, Role.CALL_CENTRE, Role.CS_AGENT}), None
+    ),
 }
 
 

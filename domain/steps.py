@@ -63,6 +63,8 @@ class Detail(StrEnum):
     SUMMARY = "summary"
     MESSAGE = "message"
     INSTRUCTION = "instruction"
+    # Evidence files: their ids and sizes only (store/evidence.py keeps the files).
+    EVIDENCE = "evidence"
 
 
 class Addressee(StrEnum):

@@ -258,3 +258,22 @@ class StaffAuditEntry(SQLModel, table=True):
     event: str = Field(max_length=30)
     address: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, max_length=300)
+
+
+class EvidenceFile(SQLModel, table=True):
+    """An evidence file, sealed (AES-GCM, the codec's keys, bound to its id); part of a case once a step names it."""
+
+    __tablename__ = "evidence_files"
+
+    id: str = Field(primary_key=True, max_length=36)
+    reference: str = Field(max_length=20, index=True)
+    file_name: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    key_id: str = Field(max_length=40)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    uploaded_at: datetime = _utc_column(nullable=False)
+    position: int = 0
+    # `submitter`, or the principal of the key or person who added it.
+    uploaded_by: str = Field(max_length=60)

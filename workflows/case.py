@@ -59,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
         DeliveryRequest,
         DepartmentDeadlines,
         DepartmentReply,
+        EvidenceAddition,
+        EvidenceRef,
         InfoRequest,
         Instruction,
         Notification,
@@ -265,7 +267,8 @@ class CaseWorkflow:
             Step.RECEIVED,
             intake.actor,
             from_status=None,
-            detail={Detail.CHANNEL: intake.channel, Detail.POLICY_VERSION: intake.policy_version},
+            detail={Detail.CHANNEL: intake.channel, Detail.POLICY_VERSION: intake.policy_version,
+                    **_evidence_detail(intake.evidence)},
             notifications=[self._to_submitter("acknowledgement")],
         )
         if intake.department:
@@ -415,9 +418,12 @@ class CaseWorkflow:
             request.actor,
             from_status=Status.AWAITING_SUBMITTER,
             detail={Detail.ANSWER: request.answer, Detail.DEPARTMENT_DUE: state.department_due.isoformat(),
-                    Detail.ANSWER_DUE: state.answer_due.isoformat()},
+                    Detail.ANSWER_DUE: state.answer_due.isoformat(), **_evidence_detail(request.evidence)},
             notifications=[self._to_department("info_received")],
         )
+
+    async def _add_evidence(self, request: EvidenceAddition) -> None:
+        await self._record_step(Action.ADD_EVIDENCE, request.actor, detail=_evidence_detail(request.evidence))
 
     async def _reply(self, request: DepartmentReply) -> None:
         state = self._state
@@ -569,6 +575,7 @@ class CaseWorkflow:
         Action.CLOSE: _close_on_acceptance,
         Action.CONTEST: _reopen_on_contest,
         Action.INSTRUCT: _instruct,
+        Action.ADD_EVIDENCE: _add_evidence,
     }
 
     @workflow.update
@@ -646,6 +653,14 @@ class CaseWorkflow:
         self._check_request(Action.INSTRUCT, request)
 
     # The same actions as signals: for operators in the Temporal UI or CLI, and channels that push.
+    @workflow.update
+    async def add_evidence(self, request: EvidenceAddition) -> CaseView:
+        return await self._act(Action.ADD_EVIDENCE, request)
+
+    @add_evidence.validator
+    def _validate_add_evidence(self, request: EvidenceAddition) -> None:
+        self._validate(Action.ADD_EVIDENCE, request.actor)
+
     @workflow.signal(name="triage_signal")
     async def triage_signal(self, request: TriageRequest) -> None:
         await self._act_on_signal(Action.TRIAGE, request)
@@ -918,3 +933,10 @@ def initial_search_attributes(intake: CaseIntake) -> TypedSearchAttributes:
             SearchAttributePair(CASE_PRIORITY, intake.priority or ""),
         ]
     )
+
+
+def _evidence_detail(evidence: list[EvidenceRef]) -> dict:
+    """A step's evidence files, ids and sizes; nothing for a step without files (so older steps read the same)."""
+    if not evidence:
+        return {}
+    return {Detail.EVIDENCE: [{"id": file.id, "size": file.size} for file in evidence]}

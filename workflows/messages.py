@@ -61,6 +61,14 @@ class Submitter:
 
 
 @dataclass
+class EvidenceRef:
+    """An evidence file as the case knows it: its id in PostgreSQL and its size, never its content or name."""
+
+    id: str
+    size: int
+
+
+@dataclass
 class CaseIntake:
     """Everything the case starts with; deadlines and policy terms are fixed here, at intake."""
 
@@ -85,6 +93,8 @@ class CaseIntake:
     department_codes: list[str] = field(default_factory=list)
     # The language the submitter is written to in: "ar" (default) or "en".
     language: str = "ar"
+    # Files the submission came with (store/evidence.py).
+    evidence: list[EvidenceRef] = field(default_factory=list)
 
 
 # --- Messages from people (updates, and the same as signals) ---
@@ -117,6 +127,14 @@ class InfoRequest:
 class SubmitterInfo:
     actor: Actor
     answer: str
+    # Files the submitter sent with the answer.
+    evidence: list[EvidenceRef] = field(default_factory=list)
+
+
+@dataclass
+class EvidenceAddition:
+    actor: Actor
+    evidence: list[EvidenceRef] = field(default_factory=list)
 
 
 @dataclass

@@ -169,6 +169,12 @@ async def _active_departments_with(services: Services, code: str | None) -> list
 STAFF = frozenset({Role.CS_AGENT, Role.DEPARTMENT, Role.DIRECTOR_GENERAL, Role.AUDITOR})
 
 
+async def record_staff_read(services: Services, reference: str, caller: Caller) -> None:
+    """A read of the case's content by a person of the ministry is on the auditor's record; a channel's is not."""
+    if caller.role in STAFF:
+        await _record_read(services, reference, caller)
+
+
 async def _record_read(services: Services, reference: str, caller: Caller) -> None:
     # Written before the case is shown: a read that cannot be recorded fails.
     await record_read(services.database, reference, key_id=caller.key_id, user_id=caller.user_id,

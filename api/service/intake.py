@@ -11,6 +11,7 @@ steps loses nothing and a concurrent retry never makes a second case.
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from api.auth import Caller, hash_secret
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
+from api.service.evidence import CheckedUpload, intake_file_ids, keep_files
 from api.tracking_codes import (
     CodeSeal,
     SealedCodeUnreadable,
@@ -101,12 +103,19 @@ def request_hash(submission: CaseCreate) -> str:
 
 
 async def accept_submission(
-    services: Services, submission: CaseCreate, caller: Caller, idempotency_header: str | None = None
+    services: Services, submission: CaseCreate, caller: Caller, idempotency_header: str | None = None,
+    evidence: Sequence[CheckedUpload] = (),
 ) -> Accepted:
-    """Make the case (or find the one a retry refers to) and make sure its workflow runs."""
+    """Make the case (or find the one a retry refers to) and make sure its workflow runs.
+
+    `evidence` (files checked by api.service.evidence.check_uploads) is stored before the workflow
+    starts, under ids a retry derives again, and the case is told their ids and sizes.
+    """
     check_identity(submission, services.policy.anonymous_reports)
     keys = idempotency_keys(submission, caller, idempotency_header)
     fingerprint = request_hash(submission)
+    if evidence:  # the same key with other files is another submission
+        fingerprint = hashlib.sha256(" ".join([fingerprint, *(file.sha256 for file in evidence)]).encode()).hexdigest()
     created = True
     if keys:
         reference, received_at, tracking_code, created = await _claim_keys(services, submission, keys, fingerprint)
@@ -117,6 +126,9 @@ async def accept_submission(
     department_codes = await active_department_codes(services.database)
     intake = build_intake(services, submission, caller, reference, received_at, hash_secret(tracking_code),
                           department_codes)
+    if evidence:
+        intake.evidence = await keep_files(services, reference, list(evidence), uploaded_by="submitter",
+                                           ids=intake_file_ids(reference, list(evidence)))
     await _start_workflow(services, intake)
     return Accepted(intake, tracking_code, created)
 

@@ -28,7 +28,7 @@ from store.cases import find_case, read_case_file
 from store.models import CaseRecord, TimelineEntry
 from store.ratings import add_rating
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, CaseView, ContestRequest, SubmitterInfo
+from workflows.messages import Actor, CaseView, ContestRequest, EvidenceRef, SubmitterInfo
 
 # The same body whatever was wrong, so that it tells nothing about which references exist.
 _NOT_FOUND_MESSAGE = "no case with this reference and tracking code"
@@ -249,9 +249,11 @@ def _submitter() -> Actor:
 
 
 async def answer_question(services: Services, case: CaseRecord, answer: str, *, body: BaseModel,
-                          idempotency_key: str | None) -> TrackingView:
-    """Answer the ministry's request for information; the case's clocks resume."""
-    view = await send_update(services, case.reference, CaseWorkflow.submitter_info, SubmitterInfo(_submitter(), answer),
+                          idempotency_key: str | None, evidence: list[EvidenceRef] | None = None) -> TrackingView:
+    """Answer the ministry's request for information (with files kept by api.service.evidence.keep_files);
+    the case's clocks resume."""
+    view = await send_update(services, case.reference, CaseWorkflow.submitter_info,
+                             SubmitterInfo(_submitter(), answer, evidence=evidence or []),
                              body=body, idempotency_key=idempotency_key)
     return await tracking_view_of(services, case.reference, view)
 
