@@ -32,7 +32,8 @@ def deadline_badge(words: Words, calendar: WorkingCalendar, due: datetime, now: 
     if status in PAUSED:
         return Badge(words._("paused: waiting for the submitter"), "paused")
     if status not in clock:
-        return Badge(words._("met"), "met")
+        # The step this deadline is for is done; whether it was late is the case's `breached` and its timeline.
+        return Badge(words._("done"), "met")
     standing = standing_of(calendar, due, now)
     if standing.overdue:
         return Badge(words._("overdue by {span}", span=span_of(words, standing)), "overdue")

@@ -35,12 +35,14 @@ from api.service import cases
 from api.service.tracking import TrackingView
 from domain.kinds import Kind, Priority, Status
 from domain.lifecycle import Action, ActionRefused, CaseFacts, check_action
-from domain.steps import Detail
+from domain.steps import Detail, Step
 from store.departments import active_departments, all_departments
 from store.staff import users_named
 from web.console.badges import ANSWER_CLOCK, DEPARTMENT_CLOCK, deadline_badge
 from web.console.case_words import (
+    CATEGORY_WORDS,
     CHANNEL_WORDS,
+    CLOSE_REASON_WORDS,
     DELIVERY_STATE_WORDS,
     KIND_WORDS,
     MESSAGE_STATE_WORDS,
@@ -249,7 +251,9 @@ async def _render(request: Request, services: Services, staff, reference: str, *
     people = await users_named(services.database, user_ids_of([entry.actor for entry in case.timeline]))
     forms = allowed_forms(case, staff.caller)
     context = dict(
-        case=case, facts=_facts(words, case, names), deadlines=_deadlines(words, services, case),
+        case=case, facts=_facts(words, case, names),
+        category=word_of(words, CATEGORY_WORDS, case.submitter.category) if case.submitter else None,
+        deadlines=_deadlines(words, services, case),
         timeline=[_step(words, entry, people, names) for entry in case.timeline],
         messages=[_message(words, message, names)
                   for message in await cases.case_messages(services, staff.caller, reference)],
@@ -334,6 +338,10 @@ def _step(words: Words, entry, people, names) -> TimelineStep:
                        (Detail.INFO_DUE, N_("Details due")), (Detail.CONTEST_DUE, N_("May be contested until"))):
         if instant := instant_of(detail.get(key)):
             facts.append(Line(words._(label), words.when(instant)))
+    if entry.action == Step.CLOSED:
+        # A closed step's reason is the policy's code, not what a person wrote.
+        facts.append(Line(words._("Reason"), word_of(words, CLOSE_REASON_WORDS, detail.get(Detail.REASON))))
+        detail = {key: value for key, value in detail.items() if key != Detail.REASON}
     texts = [Line(words._(label), str(detail[key])) for key, label in TEXT_DETAILS.items() if detail.get(key)]
     return TimelineStep(when=words.when(entry.at), at=entry.at.isoformat(), who=actor_words(words, entry.actor,
                         people, names), what=step_words(words, entry.action), facts=facts, texts=texts)

@@ -8,9 +8,9 @@ in web/locale/ar/LC_MESSAGES/cases.po.
 import re
 from datetime import datetime
 
-from domain.kinds import Channel, Kind, Priority, Role, Status
+from domain.kinds import Channel, Kind, Priority, Role, Status, SubmitterCategory
 from domain.lifecycle import SUBMITTER, Action
-from domain.steps import Addressee, DeliveryState, Detail, MessageState, Recipient, Step
+from domain.steps import Addressee, CloseReason, DeliveryState, Detail, MessageState, Recipient, Step
 from web.console.navigation import ROLE_NAMES
 from web.i18n import Words
 
@@ -32,6 +32,11 @@ STATUS_WORDS = {
     Status.RESPONDED: N_("Submitter answered"),
     Status.CLOSED: N_("Closed"),
     Status.REJECTED: N_("Rejected"),
+}
+CATEGORY_WORDS = {
+    SubmitterCategory.BENEFICIARY: N_("A beneficiary of the ministry's services"), SubmitterCategory.EMPLOYEE:
+    N_("An employee"), SubmitterCategory.SUPPLIER: N_("A supplier or partner"), SubmitterCategory.COMMUNITY:
+    N_("A member of the community"),
 }
 PRIORITY_WORDS = {
     Priority.CRITICAL: N_("Critical"), Priority.HIGH: N_("High"), Priority.NORMAL: N_("Normal"),
@@ -58,6 +63,13 @@ STEP_WORDS = {
     Step.CLOSED: N_("Closed and archived"),
     Step.REFUSED: N_("An operator's signal was refused"),
     Step.DELIVERY_FAILED: N_("A message could not be delivered"),
+}
+# Why a case closed (a closed step's reason, the case's closed_reason).
+CLOSE_REASON_WORDS = {
+    CloseReason.ACCEPTED: N_("the submitter accepted the answer"), CloseReason.ARCHIVED: N_("archived after the "
+                                                                                             "contest window"),
+    CloseReason.NO_RESPONSE: N_("the submitter did not answer the question in time"),
+    CloseReason.REJECTED: N_("rejected"),
 }
 # The texts people wrote on a step, in the order a page shows them.
 TEXT_DETAILS = {
