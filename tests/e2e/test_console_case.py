@@ -8,8 +8,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from api.auth import staff_caller
+from api.schemas import CaseCreate
+from api.service.intake import accept_submission, check_may_submit
 from domain.kinds import Role
+from store.cases import find_case
 from store.models import CaseRead
+from store.staff import user_with_login
 from tests.conftest import DEPARTMENT, OTHER_DEPARTMENT
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console import csrf_of, new_staff, signed_in_client
@@ -151,5 +156,42 @@ async def test_the_case_page_in_chromium_swaps_an_action_in_place(browser, calm_
             assert await page.locator("form.console-action").first.is_hidden()
             assert await page.locator("header").is_hidden()
             await page.pdf(path=screenshots.parent / "console-case-print.pdf")
+    finally:
+        await context.close()
+
+
+async def _entered_by_phone(services, database, account) -> str:
+    """A phone complaint the call-centre agent typed in (the new-case form's application function)."""
+    user = await user_with_login(database, account.login)
+    caller = staff_caller(user.id, Role.CALL_CENTRE, None)
+    submission = CaseCreate.model_validate(complaint(channel="phone", subject="Called about a delayed renewal"))
+    check_may_submit(caller, submission)
+    reference = (await accept_submission(services, submission, caller)).intake.reference
+
+    async def recorded() -> bool:
+        return await find_case(database, reference) is not None
+    await eventually(recorded)
+    return reference
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+async def test_the_call_centre_reads_a_case_it_entered_as_its_submitter_does(browser, calm_served_api, calm_services,
+                                                                            database, screenshots, language):
+    agent = await new_staff(database, Role.CALL_CENTRE)
+    reference = await _entered_by_phone(calm_services, database, agent)
+    context, page = await signed_in_in(browser, calm_served_api, agent, language, "/console/queues/entered")
+    try:
+        assert await page.locator(f"#queue-rows a:text-is('{reference}')").count() == 1
+        await page.click(f"#queue-rows a:text-is('{reference}')")
+        await page.wait_for_load_state("networkidle")
+        # The tracking view: where the case stands in the submitter's words, no staff forms, no identity.
+        assert await page.locator("form.console-action").count() == 0
+        assert await page.get_by_text("Salim Al-Harthy").count() == 0
+        await page.screenshot(path=screenshots / f"console-case-tracking-{language}.png", full_page=True)
+        await assert_accessible(page, f"console-case-tracking-{language}")
+        missing = await page.goto("/console/cases/C-2026-999999")
+        assert missing.status == 404
+        await page.screenshot(path=screenshots / f"console-case-not-found-{language}.png", full_page=True)
+        await assert_accessible(page, f"console-case-not-found-{language}")
     finally:
         await context.close()
