@@ -131,8 +131,8 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
 class ShapeEveryError:
     """The outermost middleware: an error answer that is not JSON gets the one error shape.
 
-    Every error of ours is JSON already; this catches what middleware answers on its own, such as
-    the CORS middleware refusing a preflight from another origin with a plain-text 400.
+    Every error of ours is JSON already, or a console page in HTML; this catches what middleware answers
+    on its own, such as the CORS middleware refusing a preflight from another origin with a plain-text 400.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -149,7 +149,8 @@ class ShapeEveryError:
             nonlocal held
             if message["type"] == "http.response.start":
                 content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
-                if message["status"] >= 400 and not content_type.startswith("application/json"):
+                # A console page is made for people: its own HTML says what went wrong, in their language.
+                if message["status"] >= 400 and not content_type.startswith(("application/json", "text/html")):
                     held = message  # its body is replaced once it has been read
                     return
             elif message["type"] == "http.response.body" and held is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, tuple_
+from sqlalchemy import ColumnElement, and_, func, tuple_
 from sqlmodel import select
 
 from store.cases import CaseScope
@@ -29,6 +29,9 @@ class CaseFilters:
     # Received in [received_from, received_before): instants, the bounds of local days worked out by the caller.
     received_from: datetime | None = None
     received_before: datetime | None = None
+    # A reference, or words that must all be in the subject (the caller decides whether it may search subjects).
+    reference: str | None = None
+    subject_words: tuple[str, ...] = ()
 
     def conditions(self) -> list[ColumnElement[bool]]:
         equal = {"kind": self.kind, "channel": self.channel, "department": self.department,
@@ -42,7 +45,21 @@ class CaseFilters:
             conditions.append(CaseRecord.received_at >= self.received_from)
         if self.received_before is not None:
             conditions.append(CaseRecord.received_at < self.received_before)
+        if self.reference is not None:
+            conditions.append(CaseRecord.reference == self.reference.upper())
+        if self.subject_words:
+            conditions.append(and_(*(CaseRecord.subject.ilike(f"%{_literal(word)}%", escape="\\")
+                                     for word in self.subject_words)))
         return conditions
+
+
+def _literal(word: str) -> str:
+    """`word` matched as written: LIKE's wildcards in it are plain characters."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# The orders a list comes in, each a column then the reference, so that a page's last row is a keyset cursor.
+ORDERS = {"answer_due": CaseRecord.answer_due, "department_due": CaseRecord.department_due}
 
 
 async def list_cases(
@@ -52,12 +69,15 @@ async def list_cases(
     filters: CaseFilters,
     limit: int,
     after: tuple[datetime, str] | None = None,
+    order: str = "answer_due",
 ) -> list[dict[str, Any]]:
-    """Up to `limit` cases as `fields`, soonest answer due first (then by reference), after the key `after`."""
+    """Up to `limit` cases as `fields`, soonest `order` (answer due, or department due) first, then by reference,
+    after the key `after`."""
+    due = ORDERS[order]
     query = select(*(getattr(CaseRecord, name) for name in fields)).where(scope.condition(), *filters.conditions())
     if after is not None:
-        query = query.where(tuple_(CaseRecord.answer_due, CaseRecord.reference) > tuple_(*after))
-    query = query.order_by(CaseRecord.answer_due, CaseRecord.reference).limit(limit)
+        query = query.where(tuple_(due, CaseRecord.reference) > tuple_(*after))
+    query = query.order_by(due, CaseRecord.reference).limit(limit)
     async with database.session() as session:
         return [dict(row._mapping) for row in (await session.exec(query)).all()]
 

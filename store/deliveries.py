@@ -206,3 +206,18 @@ async def delivery_figures(database: Database, failed_limit: int) -> DeliveryFig
     for transport, status, count in deliveries:
         by_transport.setdefault(transport, {})[status] = count
     return DeliveryFigures(dict(messages), by_transport, [tuple(row) for row in failed])
+
+
+async def messages_of_case(database: Database, reference: str) -> list[tuple[OutboxMessage, list[Delivery]]]:
+    """The case's messages, oldest first, each with its deliveries (one per transport)."""
+    async with database.session() as session:
+        messages = (await session.exec(
+            select(OutboxMessage).where(OutboxMessage.reference == reference).order_by(OutboxMessage.id)
+        )).scalars().all()
+        deliveries = (await session.exec(
+            select(Delivery).where(Delivery.reference == reference).order_by(Delivery.id)
+        )).scalars().all()
+    by_message: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_message.setdefault(delivery.outbox_id, []).append(delivery)
+    return [(message, by_message.get(message.id, [])) for message in messages]

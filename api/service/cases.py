@@ -6,8 +6,11 @@ a case is `api.service.visibility`'s one rule, and whether it may take an action
 
 import binascii
 import json
+import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -37,6 +40,7 @@ from domain.kinds import FINAL_STATUSES, Kind, Priority, Role
 from store.case_lists import CaseFilters, reads_of_case
 from store.case_lists import list_cases as list_case_rows
 from store.cases import find_case, read_case_file, record_read
+from store.deliveries import messages_of_case
 from store.departments import active_department_codes, find_department
 from store.models import CaseRecord, TimelineEntry
 from workflows.case import CaseWorkflow
@@ -67,6 +71,29 @@ async def read_case(services: Services, caller: Caller, reference: str) -> CaseP
     return _case_public(case_file.record, case_file.timeline, view, caller)
 
 
+@dataclass(frozen=True)
+class MessageSent:
+    """A message of the case as staff see it: whom it is for and how far it got, never an address."""
+
+    template: str
+    recipient: str
+    status: str
+    at: datetime
+    deliveries: list[tuple[str, str]]  # (transport, state)
+
+
+async def case_messages(services: Services, caller: Caller, reference: str) -> list[MessageSent]:
+    """The messages the case has sent (or is sending) and their delivery state, for staff who may see the case."""
+    if not reads_case_file(caller):
+        raise errors.forbidden("only staff read a case's messages")
+    await ensure_visible(services, caller, reference)
+    return [
+        MessageSent(template=message.template, recipient=message.recipient, status=message.status,
+                    at=message.created_at, deliveries=[(each.transport, each.status) for each in deliveries])
+        for message, deliveries in await messages_of_case(services.database, reference)
+    ]
+
+
 async def case_reads(services: Services, caller: Caller, reference: str) -> CaseReadList:
     """Who read the case and when (auditors only), oldest first."""
     if caller.role != Role.AUDITOR:
@@ -78,11 +105,14 @@ async def case_reads(services: Services, caller: Caller, reference: str) -> Case
 
 
 async def list_cases(services: Services, caller: Caller, filters: CaseFilters, limit: int,
-                     cursor: str | None = None) -> CaseList:
-    """The cases the caller may see, soonest answer due first, a page of `limit` after the one `cursor` ended;
-    staff see each case's subject, a channel does not."""
+                     cursor: str | None = None, *, order: str = "answer_due") -> CaseList:
+    """The cases the caller may see, soonest answer due (or `order="department_due"`: department due) first, a page
+    of `limit` after the one `cursor` ended; staff see each case's subject, a channel does not."""
     if not reads_cases(caller):
         raise errors.forbidden("an admin key reads no case content")
+    if filters.subject_words and not reads_case_file(caller):
+        # Whoever may not read a subject may not learn what it says by searching it either.
+        raise invalid_filter("search", "searches references only for this caller")
     # Any department of the directory, active or not: an inactive one still has its old cases.
     if filters.department is not None and await find_department(services.database, filters.department) is None:
         raise invalid_filter("department", "not a department of the directory",
@@ -91,10 +121,28 @@ async def list_cases(services: Services, caller: Caller, filters: CaseFilters, l
         raise invalid_filter("received_to", "before received_from")
     fields = [name for name in CaseSummary.model_fields if name != "subject" or reads_case_file(caller)]
     after = _decode_cursor(cursor) if cursor is not None else None
-    rows = await list_case_rows(services.database, scope_of(caller), fields, filters, limit=limit + 1, after=after)
+    rows = await list_case_rows(services.database, scope_of(caller), fields, filters, limit=limit + 1, after=after,
+                                order=order)
     items = [CaseSummary.model_validate(row) for row in rows[:limit]]
-    next_cursor = _encode_cursor(items[-1].answer_due, items[-1].reference) if len(rows) > limit else None
+    next_cursor = _encode_cursor(getattr(items[-1], order), items[-1].reference) if len(rows) > limit else None
     return CaseList(items=items, next_cursor=next_cursor)
+
+
+def search_filters(caller: Caller, text: str | None) -> dict[str, Any]:
+    """What a search box asks of a list: a reference (`C-2026-000123`), or else words of the subject for those who
+    read subjects; the CaseFilters fields to set."""
+    words = tuple((text or "").split())
+    if len(words) == 1 and REFERENCE.fullmatch(words[0]):
+        return {"reference": words[0].upper()}
+    if not words:
+        return {}
+    if not reads_case_file(caller):
+        return {"reference": words[0].upper()}  # a reference it does not know finds nothing
+    return {"subject_words": words[:10]}
+
+
+# A case reference as the API gives it: a kind's letter, the year, a sequence number.
+REFERENCE = re.compile(r"[CRScrs]-[0-9]{4}-[0-9]{1,12}")
 
 
 def as_utc(instant: datetime) -> datetime:
@@ -103,7 +151,7 @@ def as_utc(instant: datetime) -> datetime:
 
 
 def _encode_cursor(answer_due: datetime, reference: str) -> str:
-    """Opaque to callers: the sort key (answer due, reference) of the last item of the page."""
+    """Opaque to callers: the sort key (answer or department due, reference) of the last item of the page."""
     return urlsafe_b64encode(json.dumps([answer_due.isoformat(), reference]).encode()).decode().rstrip("=")
 
 

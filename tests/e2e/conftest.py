@@ -3,6 +3,7 @@
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,17 +26,34 @@ QUIET_CHROMIUM = [
 @pytest.fixture(scope="session")
 async def served_api(services: Services) -> AsyncIterator[str]:
     """The real app on a real port (a browser needs one), on the session's servers; yields its base URL."""
+    async with serving(services) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+async def calm_served_api(calm_services: Services, calm_worker) -> AsyncIterator[str]:
+    """The app served on the calm calendar (a working day of an hour) with its worker: a case stays where the
+    test puts it, for pages that show a case as it stands."""
+    async with serving(calm_services) as base_url:
+        yield base_url
+
+
+@asynccontextmanager
+async def serving(services: Services) -> AsyncIterator[str]:
+    """The app on `services`, on a real port until the block ends; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port,
                                            log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve())
     while not server.started:
-        if serving.done():
-            serving.result()
+        if task.done():
+            task.result()
         await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,12 @@ their API keys (api/service), in Arabic (English by a switch kept with the sessi
 
 from fastapi import FastAPI
 
-from web.console import evidence, session, sign_in
+from web.console import case_page, evidence, queues, session, sign_in
 
 
 def install(app: FastAPI) -> None:
     session.install(app)
     app.include_router(sign_in.router)
+    app.include_router(queues.router)
+    app.include_router(case_page.router)
     app.include_router(evidence.router)
