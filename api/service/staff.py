@@ -99,7 +99,7 @@ async def disable_account(database: Database, login: str, *, by: str | None = No
 
 
 async def sign_in(database: Database, settings: Settings, login: str, password: str, *,
-                  address: str | None) -> tuple[str, StaffSessionInfo]:
+                  address: str | None, language: str | None = None) -> tuple[str, StaffSessionInfo]:
     """Check the password and open a session: (the cookie's token, the session). SignInRefused otherwise."""
     user = await staff.user_with_login(database, login)
     now = _now()
@@ -116,7 +116,7 @@ async def sign_in(database: Database, settings: Settings, login: str, password: 
         await _count_failure(database, settings, user, address)
         raise SignInRefused("wrong login or password")
     await staff.clear_failed_sign_ins(database, user.id)
-    return await open_session(database, settings, user, address=address, how="password")
+    return await open_session(database, settings, user, address=address, how="password", language=language)
 
 
 async def _count_failure(database: Database, settings: Settings, user: StaffUser, address: str | None) -> None:

@@ -94,3 +94,13 @@ async def test_the_sign_in_page_in_chromium_loads_nothing_from_elsewhere(offline
     await page.screenshot(path=screenshots / f"console-sign-in-{language}.png", full_page=True)
     await assert_accessible(page, f"console-sign-in-{language}")
     assert offline_page.outside_requests == []
+
+
+async def test_the_language_of_the_sign_in_page_stays_with_the_session(served_api, database, settings):
+    account = await new_staff(database, Role.AUDITOR)
+    async with httpx.AsyncClient(base_url=served_api) as client:
+        form = await client.get("/console/sign-in?lang=en")
+        await client.post("/console/sign-in", data={"login": account.login, "password": account.password,
+                                                     "csrf_token": csrf_of(form.text), "lang": "en"})
+        session = await session_for(database, settings, client.cookies["complaints_console"])
+    assert session.language == "en"

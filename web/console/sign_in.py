@@ -64,7 +64,7 @@ async def sign_in_submit(request: Request, services: ServicesDep, login: Annotat
                              error=words._("This form is out of date. Nothing was sent; sign in again."))
     try:
         token, session = await sign_in(services.database, services.settings, login, password,
-                                       address=_address(request))
+                                       address=_address(request), language=lang or None)
     except SignInRefused as refused:
         return _sign_in_form(request, services, next=next, language=lang, login=login, status_code=401,
                              error=_refusal_in_words(words, str(refused)))
