@@ -32,6 +32,7 @@ from api.schemas import (
     TriageBody,
 )
 from api.service import cases
+from api.service.evidence import list_evidence
 from api.service.tracking import TrackingView
 from domain.kinds import Kind, Priority, Status
 from domain.lifecycle import Action, ActionRefused, CaseFacts, check_action
@@ -61,6 +62,7 @@ from web.console.case_words import (
     user_ids_of,
     word_of,
 )
+from web.console.evidence import evidence_line, may_add_evidence
 from web.console.queues import not_found_page
 from web.console.session import CheckedFormDep, StaffDep, console_page
 from web.i18n import Words, words_for
@@ -257,6 +259,8 @@ async def _render(request: Request, services: Services, staff, reference: str, *
         timeline=[_step(words, entry, people, names) for entry in case.timeline],
         messages=[_message(words, message, names)
                   for message in await cases.case_messages(services, staff.caller, reference)],
+        evidence=[evidence_line(words, file) for file in await list_evidence(services, staff.caller, reference)],
+        may_add_evidence=may_add_evidence(case, staff.caller),
         forms=forms, outcome=words._(outcome.done) if outcome else None, refusal=refusal,
         refusal_elsewhere=refusal is not None and refusal.slug not in {each.slug for each in forms},
         attempt=uuid.uuid4().hex,

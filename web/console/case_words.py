@@ -63,6 +63,7 @@ STEP_WORDS = {
     Step.CLOSED: N_("Closed and archived"),
     Step.REFUSED: N_("An operator's signal was refused"),
     Step.DELIVERY_FAILED: N_("A message could not be delivered"),
+    Action.ADD_EVIDENCE: N_("Added evidence files"),
 }
 # Why a case closed (a closed step's reason, the case's closed_reason).
 CLOSE_REASON_WORDS = {
