@@ -7,6 +7,7 @@ changes here is on the staff audit under their login.
 """
 
 import re
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
@@ -121,7 +122,7 @@ async def disable_user(request: Request, services: ServicesDep, staff: StaffDep,
         await disable_account(services.database, login, by=staff.user.login)
     except UnknownStaffUser:
         return await _users(request, services, staff, status_code=404, notice=words._("No account has this login."))
-    return RedirectResponse(f"/console/admin/users?disabled={login}", status_code=303)
+    return RedirectResponse(f"/console/admin/users?disabled={quote(login, safe='')}", status_code=303)
 
 
 async def _users(request: Request, services: ServicesDep, staff: StaffSessionInfo, *, status_code: int = 200,

@@ -7,6 +7,7 @@ so one refusal stops none of the others; the answer lists which were routed and 
 refused, and why.
 """
 
+import secrets
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -109,4 +110,6 @@ async def _page(request: Request, services: ServicesDep, staff: StaffSessionInfo
         kinds=[(kind.value, words._(text)) for kind, text in KIND_NAMES.items()],
         priorities=[(priority.value, words._(text)) for priority, text in PRIORITY_NAMES.items()],
         kind_names=KIND_NAMES,
+        # A resent form is the same triage of each case (the Update's id comes from it), never a second one.
+        idempotency_key=secrets.token_urlsafe(18),
     )
