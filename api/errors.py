@@ -149,7 +149,7 @@ class ShapeEveryError:
             nonlocal held
             if message["type"] == "http.response.start":
                 content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
-                # A console page is made for people: its own HTML says what went wrong, in their language.
+                # A web page's own error answer (a refused form, a 403 page) is HTML for a person: kept as it is.
                 if message["status"] >= 400 and not content_type.startswith(("application/json", "text/html")):
                     held = message  # its body is replaced once it has been read
                     return

@@ -1,18 +1,14 @@
 """Intake: channels and the customer-service team submit cases."""
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
-from temporalio.client import RPCTimeoutOrCancelledError
-from temporalio.service import RPCError
 
 from api import errors
 from api.deps import CallerDep, ServicesDep
-from api.ratelimit import RateLimited
 from api.schemas import CaseCreate, CaseCreated
-from api.service.intake import accept_submission, check_may_submit
-from domain.kinds import Role, Status
+from api.service.intake import receive_submission
+from domain.kinds import Status
 
 router = APIRouter(prefix="/v1/cases", tags=["intake"])
 
@@ -54,20 +50,8 @@ async def submit_case(
     A retry with the same `channel` + `channel_ref`, or the same `Idempotency-Key`, answers 200 with
     the case the first attempt made; the same key with a different body is refused (422).
     """
-    check_may_submit(caller, submission)
-    if idempotency_key is not None and "\x00" in idempotency_key:
-        reason = "contains a NUL character, which is not allowed"
-        raise errors.ApiError(422, "validation_error", f"invalid request: Idempotency-Key: {reason}",
-                              [errors.FieldProblem(field="Idempotency-Key", reason=reason)])
-    if caller.role == Role.CHANNEL and not submission.channel_ref and idempotency_key is None:
-        raise _retry_key_required()
-    _keep_pace(request, caller.principal)
-    # Every submission is claimed under a key before its workflow starts, so any retry finds its case.
-    key = idempotency_key if idempotency_key is not None or submission.channel_ref else uuid.uuid4().hex
-    try:
-        accepted = await accept_submission(services, submission, caller, key)
-    except (RPCError, RPCTimeoutOrCancelledError):
-        raise _case_may_have_been_made(submission, key) from None
+    accepted = await receive_submission(services, request.app.state.intake_limiter, submission, caller,
+                                        idempotency_key)
     if not accepted.created:
         response.status_code = status.HTTP_200_OK
     return CaseCreated(
@@ -78,32 +62,3 @@ async def submit_case(
         department_due=accepted.intake.department_due,
     )
 
-
-def _retry_key_required() -> errors.ApiError:
-    reason = "a channel sends channel_ref or an Idempotency-Key header, so that a retry never makes a second case"
-    return errors.ApiError(422, "validation_error", f"invalid request: channel_ref: {reason}", [
-        errors.FieldProblem(field="channel_ref", reason=reason),
-        errors.FieldProblem(field="Idempotency-Key", reason=reason),
-    ])
-
-
-def _case_may_have_been_made(submission: CaseCreate, key: str | None) -> errors.ApiError:
-    """The workflow's start had no answer: it may have begun (and its messages gone out), so say how to learn."""
-    retry_with = f"the header Idempotency-Key: {key}" if key else f"the same channel_ref ({submission.channel_ref})"
-    return errors.ApiError(
-        503, "outcome_unknown",
-        "the case engine did not answer in time; the case may have been made. Send the same request again "
-        f"with {retry_with}: the retry answers with that case and never makes a second one",
-        headers={"Retry-After": str(errors.RETRY_AFTER_SECONDS), **({"Idempotency-Key": key} if key else {})},
-    )
-
-
-def _keep_pace(request: Request, principal: str) -> None:
-    """A channel integration gone wrong must not flood the case engine: so many submissions a minute per key."""
-    try:
-        request.app.state.intake_limiter.attempt(f"key:{principal}")
-    except RateLimited as limited:
-        raise errors.ApiError(
-            429, "too_many_submissions", f"this key submitted too many cases; retry in {limited.retry_after} s",
-            headers={"Retry-After": str(limited.retry_after)},
-        ) from None

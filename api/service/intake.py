@@ -11,18 +11,22 @@ steps loses nothing and a concurrent retry never makes a second case.
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from api import errors
 from api.auth import Caller, hash_secret
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
+from api.ratelimit import FailureLimiter, RateLimited
 from api.schemas import CaseCreate
 from api.service.evidence import CheckedUpload, intake_file_ids, keep_files
 from api.tracking_codes import (
@@ -85,6 +89,61 @@ def check_may_submit(caller: Caller, submission: CaseCreate) -> None:
         # Each channel vouches for what it checks (Tajawob for identity): a key speaks only for its own.
         raise errors.forbidden(f"this key may not submit through the channel {submission.channel.value!r}; it may "
                                f"use {', '.join(sorted(caller.channels))}")
+
+
+async def receive_submission(services: Services, limiter: FailureLimiter, submission: CaseCreate, caller: Caller,
+                             idempotency_key: str | None, evidence: Sequence[CheckedUpload] = ()) -> Accepted:
+    """Everything `POST /v1/cases` and the web's forms do with a submission, in one order: who may submit it, its
+    retry key, the pace of submissions, then the case (or the one a retry already made), with its `evidence`."""
+    check_may_submit(caller, submission)
+    check_idempotency_key(idempotency_key)
+    if caller.role == Role.CHANNEL and not submission.channel_ref and idempotency_key is None:
+        raise _retry_key_required()
+    keep_pace(limiter, caller.principal)
+    # Every submission is claimed under a key before its workflow starts, so any retry finds its case.
+    key = idempotency_key if idempotency_key is not None or submission.channel_ref else uuid.uuid4().hex
+    try:
+        return await accept_submission(services, submission, caller, key, evidence)
+    except (RPCError, RPCTimeoutOrCancelledError):
+        raise _case_may_have_been_made(submission, key) from None
+
+
+def check_idempotency_key(idempotency_key: str | None) -> None:
+    if idempotency_key is not None and "\x00" in idempotency_key:
+        reason = "contains a NUL character, which is not allowed"
+        raise ApiError(422, "validation_error", f"invalid request: Idempotency-Key: {reason}",
+                       [FieldProblem(field="Idempotency-Key", reason=reason)])
+
+
+def _retry_key_required() -> ApiError:
+    reason = "a channel sends channel_ref or an Idempotency-Key header, so that a retry never makes a second case"
+    return ApiError(422, "validation_error", f"invalid request: channel_ref: {reason}", [
+        FieldProblem(field="channel_ref", reason=reason),
+        FieldProblem(field="Idempotency-Key", reason=reason),
+    ])
+
+
+def _case_may_have_been_made(submission: CaseCreate, key: str | None) -> ApiError:
+    """The workflow's start had no answer: it may have begun (and its messages gone out), so say how to learn."""
+    retry_with = f"the header Idempotency-Key: {key}" if key else f"the same channel_ref ({submission.channel_ref})"
+    return ApiError(
+        503, "outcome_unknown",
+        "the case engine did not answer in time; the case may have been made. Send the same request again "
+        f"with {retry_with}: the retry answers with that case and never makes a second one",
+        headers={"Retry-After": str(errors.RETRY_AFTER_SECONDS), **({"Idempotency-Key": key} if key else {})},
+    )
+
+
+def keep_pace(limiter: FailureLimiter, principal: str) -> None:
+    """A channel integration gone wrong must not flood the case engine: so many submissions a minute per key
+    (per person for the console)."""
+    try:
+        limiter.attempt(f"key:{principal}")
+    except RateLimited as limited:
+        raise ApiError(
+            429, "too_many_submissions", f"this key submitted too many cases; retry in {limited.retry_after} s",
+            headers={"Retry-After": str(limited.retry_after)},
+        ) from None
 
 
 def idempotency_keys(submission: CaseCreate, caller: Caller, header: str | None) -> list[str]:

@@ -98,6 +98,29 @@ async def disable_account(database: Database, login: str, *, by: str | None = No
     return user
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+async def change_password(database: Database, settings: Settings, session: StaffSessionInfo, *, current: str,
+                          new: str, address: str | None) -> StaffUser:
+    """A person chooses their own password (a one-time one must be replaced so): the current one proves it is them,
+    and a wrong one counts towards the lock as at sign-in. AccountRefused names the field at fault."""
+    user = await staff.user_with_login(database, session.user.login)
+    if user.locked_until is not None and user.locked_until > _now():
+        raise AccountRefused("current", "this login is locked for a while after too many wrong passwords")
+    if user.password_hash is None or not PASSWORDS.verify(current, user.password_hash):
+        await _count_failure(database, settings, user, address)
+        raise AccountRefused("current", "not the current password")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise AccountRefused("new", f"at least {MIN_PASSWORD_LENGTH} characters")
+    if new == current:
+        raise AccountRefused("new", "the same as the current password")
+    user = await staff.set_user_fields(database, user.login, password_hash=PASSWORDS.hash(new),
+                                       password_change_required=False)
+    await _audit(database, user.login, "password_changed", user_id=user.id, address=address)
+    return user
+
+
 async def sign_in(database: Database, settings: Settings, login: str, password: str, *,
                   address: str | None, language: str | None = None) -> tuple[str, StaffSessionInfo]:
     """Check the password and open a session: (the cookie's token, the session). SignInRefused otherwise."""

@@ -17,6 +17,7 @@ ADMIN_LINKS = (
     Link("/console/admin/users", "Staff accounts"),
     Link("/console/admin/keys", "API keys"),
     Link("/console/admin/departments", "Departments"),
+    Link("/console/admin/audit", "Sign-in audit"),
 )
 
 MENU: dict[Role, tuple[Link, ...]] = {

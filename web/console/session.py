@@ -30,6 +30,15 @@ class SignInNeeded(Exception):
         self.back_to = back_to
 
 
+class PasswordChangeNeeded(Exception):
+    """The account signed in with a one-time password: it chooses its own before any other page opens."""
+
+
+# What a person with a one-time password may still open: the page to choose their own, the language, sign-out.
+OPEN_BEFORE_PASSWORD_CHANGE = frozenset({"/console/password", "/console/language", "/console/sign-out"})
+PASSWORD_PAGE = "/console/password"
+
+
 class CsrfRefused(Exception):
     def __init__(self, words: Words) -> None:
         self.words = words
@@ -39,6 +48,8 @@ async def staff_session(request: Request, services: ServicesDep) -> StaffSession
     info = await session_for(services.database, services.settings, request.cookies.get(COOKIE))
     if info is None:
         raise SignInNeeded(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    if info.user.password_change_required and request.url.path not in OPEN_BEFORE_PASSWORD_CHANGE:
+        raise PasswordChangeNeeded()
     return info
 
 
@@ -80,6 +91,12 @@ def install(app: FastAPI) -> None:
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
 
+    @app.exception_handler(PasswordChangeNeeded)
+    async def to_password(request: Request, _: PasswordChangeNeeded) -> Response:
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": PASSWORD_PAGE})
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
+
     @app.exception_handler(CsrfRefused)
     async def refuse(request: Request, refused: CsrfRefused) -> Response:
         return page(request, "console/refused.html", refused.words, status_code=403,
@@ -90,5 +107,7 @@ def install(app: FastAPI) -> None:
 def console_page(request: Request, template: str, staff: StaffSessionInfo, *, status_code: int = 200,
                  block: str | None = None, **context) -> Response:
     """A console page for the signed-in person: their language, their menu, their forms' CSRF token."""
+    # Behind the password gate the menu leads nowhere yet: it is left out until the password is chosen.
+    menu = () if staff.user.password_change_required else menu_of(staff.caller.role)
     return page(request, template, words_for(staff.language), status_code=status_code, block=block, staff=staff,
-                menu=menu_of(staff.caller.role), role_names=ROLE_NAMES, csrf_token=staff.csrf_token, **context)
+                menu=menu, role_names=ROLE_NAMES, csrf_token=staff.csrf_token, **context)
