@@ -4,6 +4,7 @@
 import re
 import uuid
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -11,10 +12,11 @@ from api.auth import hash_secret
 from domain.kinds import Role
 from store.cases import find_case
 from store.models import CaseRecord
+from tests.api.test_evidence import EXECUTABLE, pdf
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console import csrf_of, new_staff, signed_in_client
 from tests.e2e.console_language import signed_in_in
-from tests.helpers import created_references, eventually
+from tests.helpers import bearer, created_references, eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -174,3 +176,27 @@ async def test_a_double_click_in_chromium_makes_one_case(served_api, browser, da
         await context.close()
     await eventually(lambda: find_case(database, reference))
     assert [case.reference for case in await cases_with_subject(database, subject)] == [reference]
+
+
+async def test_an_email_typed_in_keeps_its_attachments_and_a_file_that_is_no_evidence_is_refused_at_the_field(
+        served_api, database, worker, keys):
+    agent = await new_staff(database, Role.CALL_CENTRE)
+    subject = f"Emailed with a scan {uuid.uuid4().hex[:8]}"
+    async with signed_in_client(served_api, agent) as client:
+        form = (await client.get("/console/cases/new")).text
+        fields = phone_complaint(subject, channel="email") | {"csrf_token": csrf_of(form),
+                                                              "idempotency_key": idempotency_key_of(form)}
+        refused = await client.post("/console/cases/new", data=fields,
+                                    files=[("files", ("scan.pdf", EXECUTABLE, "application/pdf"))])
+        assert refused.status_code == 422 and 'id="files-error"' in refused.text
+        assert await cases_with_subject(database, subject) == []
+        made = await client.post("/console/cases/new", data=fields,
+                                 files=[("files", ("scan.pdf", pdf(), "application/pdf"))])
+    assert made.status_code == 200, made.text
+    reference = REFERENCE.search(made.text)[1]
+    created_references.append(reference)
+    async with httpx.AsyncClient(base_url=served_api) as api:
+        async def listed() -> list[str]:
+            answer = await api.get(f"/v1/cases/{reference}/files", headers=bearer(keys.cs_agent))
+            return [item["file_name"] for item in answer.json()["items"]] if answer.status_code == 200 else []
+        assert await eventually(listed) == ["scan.pdf"]

@@ -18,11 +18,13 @@ from starlette.responses import Response
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.schemas import CaseCreate
+from api.service.evidence import check_uploads
 from api.service.intake import receive_submission
 from api.service.staff import StaffSessionInfo
 from domain.kinds import CALL_CENTRE_CHANNELS, Channel, Kind, Priority, Role, SubmitterCategory
 from web.console.forms import N_, problems_of_api_error, problems_of_validation
 from web.console.session import CheckedFormDep, StaffDep, console_page
+from web.forms import uploads_of
 from web.i18n import Words, words_for
 
 router = APIRouter(prefix="/console/cases", include_in_schema=False)
@@ -61,7 +63,9 @@ async def submit_new_case(request: Request, services: ServicesDep, staff: StaffD
     key = values[IDEMPOTENCY_FIELD][:200] or None
     try:
         submission = CaseCreate.model_validate(_body_of(form))
-        accepted = await receive_submission(services, request.app.state.intake_limiter, submission, staff.caller, key)
+        evidence = check_uploads(services, await uploads_of(form))
+        accepted = await receive_submission(services, request.app.state.intake_limiter, submission, staff.caller, key,
+                                            evidence)
     except ValidationError as invalid:
         return _form(request, services, staff, values=values, errors=problems_of_validation(words, invalid))
     except ApiError as error:
@@ -103,7 +107,9 @@ def _problems(words: Words, error: ApiError) -> dict[str, str]:
     if error.code == "outcome_unknown":
         return {"form": words._("The case engine did not answer in time; the case may have been made. Send the "
                                 "form again: it never makes a second case.")}
-    return problems_of_api_error(words, error)
+    # A refused file is named `files[i]`: the form has one file field, and the reason says which file.
+    return {("files" if field.startswith("files[") else field): reason
+            for field, reason in problems_of_api_error(words, error).items()}
 
 
 def _refused_unless_enters_cases(request: Request, staff: StaffSessionInfo) -> Response | None:
