@@ -3,6 +3,7 @@
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,17 +26,25 @@ QUIET_CHROMIUM = [
 @pytest.fixture(scope="session")
 async def served_api(services: Services) -> AsyncIterator[str]:
     """The real app on a real port (a browser needs one), on the session's servers; yields its base URL."""
-    port = free_port()
+    async with serving(services) as base_url:
+        yield base_url
+
+
+@asynccontextmanager
+async def serving(services: Services, port: int | None = None, **uvicorn_options) -> AsyncIterator[str]:
+    """The app of these services on a real port (a free one unless given) until the block ends; yields its URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+                                           log_level="warning", **uvicorn_options))
+    task = asyncio.create_task(server.serve())
     while not server.started:
-        if serving.done():
-            serving.result()
+        if task.done():
+            task.result()
         await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+    yield f"{scheme}://127.0.0.1:{port}"
     server.should_exit = True
-    await serving
+    await task
 
 
 @pytest.fixture(scope="session")

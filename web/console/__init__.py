@@ -3,9 +3,10 @@ their API keys (api/service), in Arabic (English by a switch kept with the sessi
 
 from fastapi import FastAPI
 
-from web.console import session, sign_in
+from web.console import session, sign_in, single_sign_on
 
 
 def install(app: FastAPI) -> None:
     session.install(app)
     app.include_router(sign_in.router)
+    app.include_router(single_sign_on.router)
