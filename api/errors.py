@@ -149,7 +149,8 @@ class ShapeEveryError:
             nonlocal held
             if message["type"] == "http.response.start":
                 content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
-                if message["status"] >= 400 and not content_type.startswith("application/json"):
+                # The console's pages (text/html) say their refusals in words on a page of their own.
+                if message["status"] >= 400 and not content_type.startswith(("application/json", "text/html")):
                     held = message  # its body is replaced once it has been read
                     return
             elif message["type"] == "http.response.body" and held is not None:
