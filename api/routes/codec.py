@@ -11,11 +11,9 @@ Nothing is recorded per call, as before: the UI opens payloads by the dozen on e
 """
 
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer

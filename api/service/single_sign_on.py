@@ -13,12 +13,12 @@
   codec endpoint: a JWT checked against the same JWKS, for the configured audience.
 """
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+from authlib.deprecate import AuthlibDeprecationWarning
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
@@ -39,6 +39,13 @@ from store import staff
 from store.db import Database
 from store.departments import active_department_codes
 from store.models import StaffUser
+
+with warnings.catch_warnings():
+    # Authlib 1.9 would rather have httpx2 and says so on stderr at every process's start; httpx serves it well
+    # (the fallback it documents), and one HTTP client for the whole project is enough.
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 
 # Leeway for the provider's clock against ours, on `exp`, `iat` and `nbf`.
 CLOCK_LEEWAY_SECONDS = 120
