@@ -1,6 +1,8 @@
 """Single sign-on with the ministry account, through a real OpenID Connect provider on 127.0.0.1: the claims give
 the role and the department, at every sign-in; a claim that names no role of the console opens nothing."""
 
+import base64
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -210,3 +212,17 @@ async def test_without_an_issuer_there_is_no_button_and_no_flow(served_api):
         flow = await client.get("/console/sign-in/oidc")
     assert "/console/sign-in/oidc" not in form.text
     assert flow.status_code == 404
+
+
+async def test_a_flow_cookie_changed_in_the_browser_opens_nothing(console, provider):
+    """The flow's cookie is signed: a browser that rewrites its nonce or its `next` is refused, not believed."""
+    subject = _person(provider, complaints_role="cs_agent")
+    async with httpx.AsyncClient(base_url=console) as client:
+        leave = await client.get("/console/sign-in/oidc")
+        authorized = await client.post(leave.headers["location"], data={"sub": subject})
+        body, signature = client.cookies["complaints_oidc_flow"].rsplit(".", 1)
+        flow = json.loads(base64.urlsafe_b64decode(body)) | {"nonce": "chosen-by-the-browser"}
+        rewritten = base64.urlsafe_b64encode(json.dumps(flow).encode()).decode()
+        client.cookies.set("complaints_oidc_flow", f"{rewritten}.{signature}", path="/console/sign-in/oidc")
+        refused = await client.get(authorized.headers["location"])
+    assert refused.status_code == 400 and "complaints_console" not in refused.cookies
