@@ -255,6 +255,10 @@ class Settings(BaseSettings):
         for channel, callback in self.channel_callbacks.items():
             if _placeholder(callback.secret):
                 yield "COMPLAINTS_CHANNEL_CALLBACKS", f"must give the {channel} callback a real secret"
+        if self.oidc_issuer and _placeholder(self.oidc_client_secret):
+            yield "COMPLAINTS_OIDC_CLIENT_SECRET", "must be set when COMPLAINTS_OIDC_ISSUER is set"
+        if self.oidc_issuer and urlsplit(self.oidc_issuer).scheme != "https":
+            yield "COMPLAINTS_OIDC_ISSUER", "must be an https:// URL"
 
     def resolved_secret_key(self) -> bytes:
         if self.secret_key:

@@ -77,6 +77,7 @@ async def _browser_signing_in(browser: Browser, console: str, provider: Identity
     try:
         await page.goto(f"{console}/console/sign-in?lang={language}")
         await page.screenshot(path=screenshots / f"console-sign-in-oidc-{language}.png", full_page=True)
+        await assert_accessible(page, f"console-sign-in-oidc-{language}")
         await page.get_by_role("link", name=BUTTON[language]).click()
         await page.wait_for_url(f"{provider.issuer}/oauth2/authorize?*")
         await page.get_by_placeholder("sub").fill(subject)
