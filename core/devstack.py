@@ -37,6 +37,13 @@ def say(message: str) -> None:
     print(f"[dev] {message}", flush=True)
 
 
+def codec_endpoint(settings: Settings) -> str:
+    """The codec endpoint the Temporal UI calls from the operator's browser: the API, at the address the UI's own
+    page is on (127.0.0.1), so that the console's SameSite cookie goes with the UI's calls (same site)."""
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
+    return f"http://{host}:{settings.api_port}/v1/codec"
+
+
 @dataclass
 class Child:
     """One supervised process: how to start it, how to stop it, how to know it is ready."""
@@ -163,7 +170,7 @@ class DevStack:
         temporal = TemporalDevServer(
             settings.data_dir, port=settings.temporal_port, ui_port=settings.temporal_ui_port,
             namespace=settings.temporal_namespace,
-            codec_endpoint=f"http://{settings.api_host}:{settings.api_port}/v1/codec",
+            codec_endpoint=codec_endpoint(settings),
         )
         temporal.prepare()
         await self._start(Child("temporal", temporal.command(), dict(self.env), temporal.stop_signal,
@@ -198,7 +205,8 @@ class DevStack:
         say(f"API docs      {api}/docs")
         say(f"health        {api}/healthz")
         if not settings.temporal_address:
-            say(f"Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}")
+            say(f"Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}  (codec {codec_endpoint(settings)}: "
+                "decoded for customer service and auditors signed in to the console, README \"Operators\")")
         say(f"Temporal      {self.env.get('TEMPORAL_ADDRESS')}  namespace {settings.temporal_namespace}")
         say(f"data          {settings.data_dir.resolve()}")
         if self.mail_folder:

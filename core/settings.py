@@ -226,6 +226,28 @@ class Settings(BaseSettings):
     staff_lock_minutes: PositiveFloat = Field(
         default=15, alias="COMPLAINTS_STAFF_LOCK_MINUTES", description="How long a locked login stays locked.",
     )
+    # --- Single sign-on with the ministry's OpenID Connect provider (api/service/single_sign_on.py).
+    oidc_issuer: str | None = Field(
+        default=None, alias="COMPLAINTS_OIDC_ISSUER",
+        description="The identity provider's issuer URL (its discovery document is <issuer>/.well-known/"
+        "openid-configuration). Unset: no single sign-on, passwords only.",
+    )
+    oidc_client_id: str | None = Field(default=None, alias="COMPLAINTS_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="COMPLAINTS_OIDC_CLIENT_SECRET")
+    oidc_scopes: str = Field(default="openid profile email", alias="COMPLAINTS_OIDC_SCOPES")
+    oidc_role_claim: str = Field(
+        default="complaints_role", alias="COMPLAINTS_OIDC_ROLE_CLAIM",
+        description="The claim that names the person's role (cs_agent, call_centre, department, ...).",
+    )
+    oidc_department_claim: str = Field(
+        default="complaints_department", alias="COMPLAINTS_OIDC_DEPARTMENT_CLAIM",
+        description="The claim that names a department officer's department code.",
+    )
+    oidc_codec_audience: str | None = Field(
+        default=None, alias="COMPLAINTS_OIDC_CODEC_AUDIENCE",
+        description="The audience of the access tokens the Temporal UI presents to the codec endpoint when it "
+        "signs in with the provider itself. Unset: COMPLAINTS_OIDC_CLIENT_ID.",
+    )
 
     def refuse_unsafe(self) -> None:
         """In production, stop on the first secret that is missing or left at its default, naming its setting."""
@@ -250,6 +272,10 @@ class Settings(BaseSettings):
         for channel, callback in self.channel_callbacks.items():
             if _placeholder(callback.secret):
                 yield "COMPLAINTS_CHANNEL_CALLBACKS", f"must give the {channel} callback a real secret"
+        if self.oidc_issuer and _placeholder(self.oidc_client_secret):
+            yield "COMPLAINTS_OIDC_CLIENT_SECRET", "must be set when COMPLAINTS_OIDC_ISSUER is set"
+        if self.oidc_issuer and urlsplit(self.oidc_issuer).scheme != "https":
+            yield "COMPLAINTS_OIDC_ISSUER", "must be an https:// URL"
 
     def resolved_secret_key(self) -> bytes:
         if self.secret_key:

@@ -1,28 +1,59 @@
 """Temporal's remote codec protocol, so the Temporal UI can show decrypted payloads to staff who may see them.
 
-`make dev` starts the UI with `--ui-codec-endpoint http://127.0.0.1:8000/v1/codec`; in the UI's
-codec settings, tick "pass access token" and sign in with a staff API key.
+`make dev` starts the UI with `--ui-codec-endpoint http://127.0.0.1:8000/v1/codec`. The caller is, in turn:
+- an API key of a role that may decode, as `Authorization: Bearer <key>`;
+- the identity provider's access token (a JWT), when the UI itself signs in with OpenID Connect and
+  passes its access token: the role comes from its claims, as at the console's sign-in;
+- the console's session cookie, when the UI's codec setting "include cross-origin credentials" is on:
+  the UI (127.0.0.1:8233) and the API (127.0.0.1:8000) are the same site, so the SameSite=Lax
+  cookie goes with the UI's calls, and the API's CORS answer allows credentials from the UI's origin.
+Nothing is recorded per call, as before: the UI opens payloads by the dozen on every page it shows.
 """
 
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api import errors
-from api.deps import CallerDep, ServicesDep
+from api.auth import Caller, find_caller
+from api.deps import ServicesDep
+from api.service.single_sign_on import caller_with_access_token
+from api.service.staff import session_for
 from domain.kinds import Role
+from web.console.session import COOKIE
 
 router = APIRouter(prefix="/v1/codec", tags=["codec"])
 
 # Decoded payloads carry the submitter's identity: only those who may see every case's file.
 MAY_DECODE = {Role.CS_AGENT, Role.AUDITOR}
+
+_bearer = HTTPBearer(auto_error=False, description="An API key, or the identity provider's access token.")
+
+
+async def codec_caller(request: Request, services: ServicesDep,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    """An API key, else the identity provider's access token, else the console's session (see the module)."""
+    database, settings = services.database, services.settings
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        caller = (await find_caller(database, credentials.credentials)
+                  or await caller_with_access_token(database, settings, credentials.credentials))
+    else:
+        session = await session_for(database, settings, request.cookies.get(COOKIE))
+        caller = session.caller if session else None
+    if caller is None:
+        raise errors.unauthorized()
+    return caller
+
+
+CodecCallerDep = Annotated[Caller, Depends(codec_caller)]
 
 
 class CodecPayload(BaseModel):
@@ -63,7 +94,8 @@ def _body(example: dict) -> dict:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: errors.UNAUTHORIZED_RESPONSE,
-    403: {"model": errors.ErrorResponse, "description": "Only customer-service and audit keys use the codec."},
+    403: {"model": errors.ErrorResponse,
+          "description": "Only customer service and auditors (keys, sessions, access tokens) use the codec."},
     422: {"model": errors.ErrorResponse,
           "description": "Not a `Payloads` document, or a payload that cannot be opened; `fields` says which."},
 }
@@ -96,10 +128,10 @@ def _answer(payloads: list[Payload]) -> CodecPayloads:
                                "content": {"application/json": {"example": _OPENED_EXAMPLE}}}},
     openapi_extra=_body(_SEALED_EXAMPLE),
 )
-async def decode(request: Request, caller: CallerDep, services: ServicesDep) -> CodecPayloads:
+async def decode(request: Request, caller: CodecCallerDep, services: ServicesDep) -> CodecPayloads:
     """Open sealed payloads: `{"payloads": [{"metadata": {...}, "data": "<base64>"}]}` in, the same shape out."""
     if caller.role not in MAY_DECODE:
-        raise errors.forbidden("only customer-service and audit keys may read decrypted payloads")
+        raise errors.forbidden("only customer service and auditors may read decrypted payloads")
     codec = services.temporal.data_converter.payload_codec
     opened = []
     for index, payload in enumerate(await _payloads(request)):
@@ -118,9 +150,9 @@ async def decode(request: Request, caller: CallerDep, services: ServicesDep) -> 
                                "content": {"application/json": {"example": _SEALED_EXAMPLE}}}},
     openapi_extra=_body(_OPENED_EXAMPLE),
 )
-async def encode(request: Request, caller: CallerDep, services: ServicesDep) -> CodecPayloads:
+async def encode(request: Request, caller: CodecCallerDep, services: ServicesDep) -> CodecPayloads:
     """Seal payloads (the UI uses this to send a signal or update with a typed-in body)."""
     if caller.role not in MAY_DECODE:
-        raise errors.forbidden("only customer-service and audit keys may use the codec")
+        raise errors.forbidden("only customer service and auditors may use the codec")
     payloads = await _payloads(request)
     return _answer(await services.temporal.data_converter.payload_codec.encode(payloads))

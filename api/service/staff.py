@@ -71,12 +71,7 @@ async def create_account(database: Database, *, login: str, name: str, role: Rol
         raise AccountRefused("login", "1 to 120 characters without spaces")
     if not name.strip():
         raise AccountRefused("name", "the person's name is required")
-    if (role == Role.DEPARTMENT) != (department is not None):
-        raise AccountRefused("department", "a department officer names their department, and only they do")
-    if department is not None and department not in await active_department_codes(database):
-        raise AccountRefused("department", "not an active department of the directory")
-    if role == Role.CHANNEL:
-        raise AccountRefused("role", "a channel is a system, not a person: give it an API key")
+    await _check_role(database, role, department)
     if password is not None and len(password) < 12:
         raise AccountRefused("password", "at least 12 characters")
     user = StaffUser(login=login, name=name.strip(), role=role.value, department=department,
@@ -88,6 +83,34 @@ async def create_account(database: Database, *, login: str, name: str, role: Rol
         raise AccountRefused("login", "another account has this login") from None
     await _audit(database, login, "created", user_id=user.id, detail=f"role {role.value}")
     return user
+
+
+async def _check_role(database: Database, role: Role, department: str | None) -> None:
+    if (role == Role.DEPARTMENT) != (department is not None):
+        raise AccountRefused("department", "a department officer names their department, and only they do")
+    if department is not None and department not in await active_department_codes(database):
+        raise AccountRefused("department", "not an active department of the directory")
+    if role == Role.CHANNEL:
+        raise AccountRefused("role", "a channel is a system, not a person: give it an API key")
+
+
+async def change_role(database: Database, user: StaffUser, role: Role, department: str | None, *,
+                      by: str) -> StaffUser:
+    """Give an account another role (and department), under the rules of a new account; its open sessions act
+    under the new role from their next request. Unchanged, nothing is written."""
+    if (Role(user.role), user.department) == (role, department):
+        return user
+    await _check_role(database, role, department)
+    changed = await staff.set_user_fields(database, user.login, role=role.value, department=department)
+    await _audit(database, user.login, "role_changed", user_id=user.id,
+                 detail=f"{user.role}/{user.department or '-'} to {role.value}/{department or '-'} by {by}")
+    return changed
+
+
+async def record_refused_sign_in(database: Database, login: str, *, address: str | None, detail: str,
+                                 user_id: int | None = None) -> None:
+    """A sign-in that another front refused (the identity provider's): on the audit log like a wrong password."""
+    await _audit(database, login, "sign_in_failed", user_id=user_id, address=address, detail=detail)
 
 
 async def disable_account(database: Database, login: str, *, by: str | None = None) -> StaffUser:

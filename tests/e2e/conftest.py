@@ -39,18 +39,19 @@ async def calm_served_api(calm_services: Services, calm_worker) -> AsyncIterator
 
 
 @asynccontextmanager
-async def serving(services: Services) -> AsyncIterator[str]:
-    """The app on `services`, on a real port until the block ends; yields its base URL."""
-    port = free_port()
+async def serving(services: Services, port: int | None = None, **uvicorn_options) -> AsyncIterator[str]:
+    """The app of these services on a real port (a free one unless given) until the block ends; yields its URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+                                           log_level="warning", **uvicorn_options))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
+    scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

@@ -340,6 +340,9 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
             "Origin": ui_origin, "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization"})
         assert preflight.headers.get("access-control-allow-origin") == ui_origin, preflight.headers
+        # And the UI knows its codec: the API's, at the address the UI's page is on (same site for the cookie).
+        codec = httpx.get(f"{ui_origin}/api/v1/settings", timeout=5).json()["Codec"]
+        assert codec["Endpoint"] == f"{stack.api}/v1/codec", codec
 
         # 5. Kill the worker: the supervisor starts another, and a case submitted meanwhile is recorded.
         stack.remember_children()

@@ -130,3 +130,19 @@ def test_a_process_in_production_stops_at_start_with_one_line(tmp_path, command)
     assert finished.stderr.strip().splitlines() == [finished.stderr.strip()]
     assert finished.stderr.startswith("error: COMPLAINTS_SECRET_KEY")
     assert list(tmp_path.iterdir()) == []
+
+
+SINGLE_SIGN_ON = {"COMPLAINTS_OIDC_ISSUER": "https://login.moi.example", "COMPLAINTS_OIDC_CLIENT_ID": "complaints"}
+
+
+@pytest.mark.parametrize("value", [None, "change-me"])
+def test_production_single_sign_on_refuses_a_missing_or_default_client_secret(tmp_path, value):
+    settings = production(tmp_path, **SINGLE_SIGN_ON, COMPLAINTS_OIDC_CLIENT_SECRET=value)
+    assert refusal(settings).startswith("COMPLAINTS_OIDC_CLIENT_SECRET")
+
+
+def test_production_single_sign_on_needs_an_https_issuer(tmp_path):
+    settings = production(tmp_path, **SINGLE_SIGN_ON | {"COMPLAINTS_OIDC_ISSUER": "http://login.moi.example"},
+                          COMPLAINTS_OIDC_CLIENT_SECRET="from-the-vault")
+    assert refusal(settings).startswith("COMPLAINTS_OIDC_ISSUER")
+    production(tmp_path, **SINGLE_SIGN_ON, COMPLAINTS_OIDC_CLIENT_SECRET="from-the-vault").refuse_unsafe()

@@ -46,7 +46,7 @@ def _sign_in_form(request: Request, services: ServicesDep, *, next: str | None, 
     token = secrets.token_urlsafe(32)
     response = page(request, "console/sign_in.html", words, status_code=status_code, csrf_token=token,
                     next=_safe_next(next) or "", error=error, login=login,
-                    single_sign_on=getattr(services.settings, "oidc_issuer", None) is not None)
+                    single_sign_on=services.settings.oidc_issuer is not None)
     response.set_cookie(SIGN_IN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
                         path="/console/sign-in")
     return response
