@@ -95,7 +95,7 @@ async def test_sign_in_through_the_provider_gives_the_role_and_department_its_cl
         browser: Browser, console, provider, database, settings, screenshots):
     subject = _person(provider, complaints_role="department", complaints_department=DEPARTMENT)
     async with _browser_signing_in(browser, console, provider, subject, "ar", screenshots) as context:
-        assert urlsplit(context.pages[0].url).path == "/console/queues"  # a department officer's home
+        assert urlsplit(context.pages[0].url).path == "/console/queues/department"  # a department officer's home
         cookie = next(c for c in await context.cookies() if c["name"] == "complaints_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     session = await session_for(database, settings, cookie["value"])

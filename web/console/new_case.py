@@ -83,16 +83,16 @@ async def submit_new_case(request: Request, services: ServicesDep, staff: StaffD
 
 def _body_of(form: FormData) -> dict:
     """The form as the JSON body of `POST /v1/cases`: a field left empty is a field not sent."""
-    def text(name: str) -> str | None:
+    def given(name: str) -> str | None:
         return str(form.get(name) or "").strip() or None
 
     body = {
-        "kind": text("kind") or "", "channel": text("channel") or "", "channel_ref": text("channel_ref"),
-        "submitter": {"category": text("submitter.category") or "", "name": text("submitter.name"),
-                      "civil_id": text("submitter.civil_id"), "email": text("submitter.email"),
-                      "phone": text("submitter.phone")},
+        "kind": given("kind") or "", "channel": given("channel") or "", "channel_ref": given("channel_ref"),
+        "submitter": {"category": given("submitter.category") or "", "name": given("submitter.name"),
+                      "civil_id": given("submitter.civil_id"), "email": given("submitter.email"),
+                      "phone": given("submitter.phone")},
         "subject": str(form.get("subject") or ""), "description": str(form.get("description") or ""),
-        "priority": text("priority"), "language": text("language") or "ar",
+        "priority": given("priority"), "language": given("language") or "ar",
     }
     return body
 
