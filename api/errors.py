@@ -149,7 +149,8 @@ class ShapeEveryError:
             nonlocal held
             if message["type"] == "http.response.start":
                 content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
-                if message["status"] >= 400 and not content_type.startswith("application/json"):
+                # A web page's error (text/html: the console's and the public pages') is already in words.
+                if message["status"] >= 400 and not content_type.startswith(("application/json", "text/html")):
                     held = message  # its body is replaced once it has been read
                     return
             elif message["type"] == "http.response.body" and held is not None:
