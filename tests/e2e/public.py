@@ -19,8 +19,8 @@ from api.app import create_app
 from api.auth import PUBLIC_WEBSITE
 from api.deps import Services
 from core.embedded import free_port
-from store.models import CaseRecord
-from tests.helpers import bearer, created_references
+from store.models import CaseRecord, IntakeRequest
+from tests.helpers import bearer, created_references, eventually
 
 # Every browser test loads many pages from 127.0.0.1: the per-address limit has its own test, with its own app.
 ROOMY_LIMITS = {"public_per_minute": 100_000, "public_without_proof_per_hour": 100_000,
@@ -104,7 +104,9 @@ async def send_form(client: httpx.AsyncClient, form: dict[str, str], *, proof: b
     if proof:
         fields["altcha"] = solved_proof((await client.get("/proof-of-work/challenge")).json())
     # A dummy file part makes httpx send multipart/form-data, as the form's enctype does.
-    return await client.post("/", data=fields, files={"unused": ("", b"", "application/octet-stream")})
+    answer = await client.post("/", data=fields, files={"unused": ("", b"", "application/octet-stream")})
+    answer.submission_key = fields["submission_key"]
+    return answer
 
 
 async def submit_on_the_site(client: httpx.AsyncClient, form: dict[str, str], **options) -> Receipt:
@@ -114,11 +116,24 @@ async def submit_on_the_site(client: httpx.AsyncClient, form: dict[str, str], **
 
 
 async def website_cases(database, subject: str) -> int:
-    """How many cases the public site made with this subject."""
+    """How many cases the public site made with this subject, once the first one's row is written (its workflow
+    writes it a moment after the answer page; every workflow of the form has started by then)."""
+    async def count() -> int:
+        async with database.session() as session:
+            query = select(func.count()).select_from(CaseRecord).where(
+                CaseRecord.submitted_by_key == PUBLIC_WEBSITE, CaseRecord.subject == subject)
+            return (await session.exec(query)).one()
+
+    return await eventually(count)
+
+
+async def made_no_case(database, submission_key: str) -> bool:
+    """Whether the form with this key made no case: a submission is claimed under its key before its case
+    begins (api.service.intake), so no claim is no case, at once and for good."""
     async with database.session() as session:
-        query = select(func.count()).select_from(CaseRecord).where(
-            CaseRecord.submitted_by_key == PUBLIC_WEBSITE, CaseRecord.subject == subject)
-        return (await session.exec(query)).one()
+        query = select(func.count()).select_from(IntakeRequest).where(
+            IntakeRequest.idempotency_key == f"key:{PUBLIC_WEBSITE}:form:{submission_key}")
+        return (await session.exec(query)).one() == 0
 
 
 async def act(api: httpx.AsyncClient, key: str, reference: str, action: str, body: dict | None = None) -> dict:
