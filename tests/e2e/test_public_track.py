@@ -177,14 +177,15 @@ async def test_a_wrong_code_answers_like_an_unknown_reference_and_counts(public_
 
     context = await browser.new_context(base_url=public_site)
     page = await context.new_page()
-    await page.goto("/track?lang=ar")
-    await page.screenshot(path=screenshots / "public-track-open-ar.png", full_page=True)
-    await assert_accessible(page, "public-track-open-ar")
-    await page.fill("#reference", receipt.reference)
-    await page.fill("#tracking_code", "not the code")
-    async with page.expect_navigation():
-        await page.click("button[type=submit]")
-    assert "لا يوجد طلب بهذا الرقم المرجعي" in await page.inner_text("#track-error")
+    for language, refusal in [("ar", "لا يوجد طلب بهذا الرقم المرجعي"), ("en", "No case has this reference")]:
+        await page.goto(f"/track?lang={language}")
+        await page.screenshot(path=screenshots / f"public-track-open-{language}.png", full_page=True)
+        await assert_accessible(page, f"public-track-open-{language}")
+        await page.fill("#reference", receipt.reference)
+        await page.fill("#tracking_code", "not the code")
+        async with page.expect_navigation():
+            await page.click("button[type=submit]")
+        assert refusal in await page.inner_text("#track-error")
     await context.close()
 
 
