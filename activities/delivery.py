@@ -77,7 +77,7 @@ class DeliveryActivities:
     def __init__(self, database: Database, settings: Settings, renderer: MessageRenderer | None = None) -> None:
         self._database = database
         self._settings = settings
-        self._renderer = renderer or MessageRenderer(settings.templates_dir)
+        self._renderer = renderer or MessageRenderer(settings.templates_dir, settings.public_url)
         self._http = httpx.AsyncClient()
         self._email = EmailTransport(settings)
         self._sms = SmsTransport(settings, self._http)

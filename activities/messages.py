@@ -22,11 +22,19 @@ _KIND_NAMES = {
     "en": {"complaint": "complaint", "report": "report", "suggestion": "suggestion"},
 }
 _MUSCAT_SUFFIX = {"ar": "بتوقيت مسقط", "en": "Muscat time"}
-# How a submitter follows the case, until the public pages exist: the reference and code, where they submitted.
+# How a submitter follows the case: on the public tracking page (`tracking_url`, written under the reference in
+# templates/messages/*/_base.txt), with the reference and the code; a message never carries the code.
 _FOLLOW_CASE = {
-    "ar": "عبر القناة التي قدّمتم منها طلبكم، برقم المرجع ورمز المتابعة الذي حصلتم عليه عند التقديم",
-    "en": "through the channel you submitted it through, with the reference and the tracking code you were given then",
+    "ar": "في صفحة المتابعة (الرابط أدناه)، برقم المرجع ورمز المتابعة الذي حصلتم عليه عند التقديم",
+    "en": "on the tracking page (the link below), with the reference and the tracking code you were given when you "
+          "submitted",
 }
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def tracking_url(public_url: str) -> str:
+    """The public tracking page (web/public/track.py) under the site's base URL (COMPLAINTS_PUBLIC_URL)."""
+    return public_url.rstrip("/") + "/track"
 # First strong isolate ... pop directional isolate: staff-written text keeps its own direction and cannot
 # turn the letter around it (UAX #9); activities/transports.py turns the pair into <bdi> in the HTML part.
 ISOLATE_START, ISOLATE_END = "\u2068", "\u2069"
@@ -45,14 +53,15 @@ class RenderedMessage:
 class MessageRenderer:
     """Renders a message's subject, body and SMS text in a language; the ministry's own folder wins over ours."""
 
-    def __init__(self, override_dir: Path | None = None) -> None:
+    def __init__(self, override_dir: Path | None = None, public_url: str = DEFAULT_PUBLIC_URL) -> None:
         folders = [str(override_dir)] if override_dir else []
         loader = FileSystemLoader([*folders, str(SHIPPED_TEMPLATES)])
         # One environment per language, because the filters speak the template's language.
-        self._environments = {language: self._environment(loader, language) for language in LANGUAGES}
+        self._environments = {language: self._environment(loader, language, tracking_url(public_url))
+                              for language in LANGUAGES}
 
     @staticmethod
-    def _environment(loader: FileSystemLoader, language: str) -> Environment:
+    def _environment(loader: FileSystemLoader, language: str, tracking_page: str) -> Environment:
         environment = Environment(
             loader=loader,
             undefined=StrictUndefined,  # a misspelt name fails loudly instead of leaving a gap in a letter
@@ -62,6 +71,7 @@ class MessageRenderer:
         environment.filters["kind_name"] = lambda kind: _KIND_NAMES[language].get(kind, kind)
         environment.filters["isolate"] = isolate
         environment.globals["follow_case"] = _FOLLOW_CASE[language]
+        environment.globals["tracking_url"] = tracking_page
         return environment
 
     def render(self, template: str, language: str, context: dict) -> RenderedMessage:

@@ -31,6 +31,8 @@ class Caller:
     # The channels a channel key or the call centre may submit through; empty for every other role.
     channels: frozenset[Channel] = frozenset()
     user_id: int | None = None
+    # The public pages speak for themselves (no key, no person): their name in the record.
+    site: str | None = None
 
     @property
     def principal(self) -> str:
@@ -40,6 +42,8 @@ class Caller:
     def as_actor(self) -> Actor:
         if self.user_id is not None:
             return Actor(role=self.role.value, department=self.department, user_id=str(self.user_id))
+        if self.site is not None:
+            return Actor(role=self.role.value, department=self.department, key_id=self.site)
         return Actor(role=self.role.value, department=self.department, key_id=str(self.key_id))
 
 
@@ -47,6 +51,17 @@ def staff_caller(user_id: int, role: Role, department: str | None) -> Caller:
     """A person in the console acts under the same rules as a key of their role."""
     channels = CALL_CENTRE_CHANNELS if role == Role.CALL_CENTRE else frozenset()
     return Caller(key_id=None, user_id=user_id, role=role, department=department, channels=channels)
+
+
+# A case made on the public pages is `submitted_by_key` this, which no key's id (a number) can be.
+PUBLIC_WEBSITE = "public-website"
+
+
+def public_website_caller() -> Caller:
+    """Anyone on the public submission page: a channel that speaks only for the website, as a website key would,
+    but with no key (the page's own limits and proof of work stand in for one)."""
+    return Caller(key_id=None, role=Role.CHANNEL, department=None, channels=frozenset({Channel.WEBSITE}),
+                  site=PUBLIC_WEBSITE)
 
 
 async def issue_api_key(database: Database, *, role: Role, name: str, department: str | None,

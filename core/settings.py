@@ -248,6 +248,28 @@ class Settings(BaseSettings):
         description="The audience of the access tokens the Temporal UI presents to the codec endpoint when it "
         "signs in with the provider itself. Unset: COMPLAINTS_OIDC_CLIENT_ID.",
     )
+    # The public pages (web/public): submitting and following a case without an account.
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", alias="COMPLAINTS_PUBLIC_URL",
+        description="The public site's base URL, as messages link to its tracking page (`<url>/track`).",
+    )
+    arabic_digits: bool = Field(
+        default=False, alias="COMPLAINTS_ARABIC_DIGITS",
+        description="Write numbers and dates on the public pages with Arabic-Indic digits (٠١٢…) instead of 0-9.",
+    )
+    public_session_minutes: PositiveFloat = Field(
+        default=30, alias="COMPLAINTS_PUBLIC_SESSION_MINUTES",
+        description="How long the tracking page stays open for one case after its reference and code.",
+    )
+    public_proof_cost: int = Field(
+        default=5000, ge=1, alias="COMPLAINTS_PUBLIC_PROOF_COST",
+        description="PBKDF2 iterations of one try of the submission form's proof of work (about 256 tries).",
+    )
+    public_without_proof_per_hour: int = Field(
+        default=5, ge=1, alias="COMPLAINTS_PUBLIC_WITHOUT_PROOF_PER_HOUR",
+        description="Submissions one address may send per hour without the proof of work (browsers without "
+        "JavaScript); with it, only COMPLAINTS_PUBLIC_PER_MINUTE applies.",
+    )
 
     def refuse_unsafe(self) -> None:
         """In production, stop on the first secret that is missing or left at its default, naming its setting."""

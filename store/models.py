@@ -277,3 +277,22 @@ class EvidenceFile(SQLModel, table=True):
     position: int = 0
     # `submitter`, or the principal of the key or person who added it.
     uploaded_by: str = Field(max_length=60)
+
+
+# ---------------------------------------------------------------- the public pages (migration 0016)
+
+
+class PublicSession(SQLModel, table=True):
+    """A browser following one case on the public tracking page, after its reference and tracking code.
+
+    Apart from the console's sessions on purpose: another table, another cookie, no account. The cookie's
+    token is kept only as its SHA-256; the row ends at `expires_at` (short) or when the submitter leaves.
+    """
+
+    __tablename__ = "public_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    reference: str = Field(max_length=40, index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    expires_at: datetime = _utc_column(nullable=False, index=True)

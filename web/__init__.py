@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from web import security
 from web.console import install as install_console
+from web.public import install as install_public
 
 STATIC = Path(__file__).parent / "static"
 
@@ -17,3 +18,4 @@ def install(app: FastAPI) -> None:
     app.add_middleware(security.SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_console(app)
+    install_public(app)

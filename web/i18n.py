@@ -19,6 +19,8 @@ from babel.numbers import format_decimal
 LOCALE_FOLDER = Path(__file__).parent / "locale"
 MUSCAT = ZoneInfo("Asia/Muscat")
 DIRECTION = {"ar": "rtl", "en": "ltr"}
+# Babel writes Latin digits unless told the numbering system: "arab" is the Arabic-Indic one (٠١٢٣٤٥٦٧٨٩).
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 @cache
@@ -38,6 +40,8 @@ class Words:
     """A reader's language: `_` translates, `when` writes an instant, `number` a count."""
 
     language: str
+    # "latn" (0-9) or "arab" (Arabic-Indic, in Arabic only): the ministry's choice (COMPLAINTS_ARABIC_DIGITS).
+    digits: str = "latn"
 
     @property
     def direction(self) -> str:
@@ -54,14 +58,21 @@ class Words:
             return ""
         if self.language == "en":
             pattern = pattern.replace("،", ",")
-        return format_datetime(instant, pattern, tzinfo=MUSCAT, locale=self.language)
+        return self._in_digits(format_datetime(instant, pattern, tzinfo=MUSCAT, locale=self.language))
 
     def day(self, instant: datetime | None) -> str:
         return self.when(instant, "d MMMM y")
 
     def number(self, value: int | float) -> str:
-        return format_decimal(value, locale=self.language)
+        return self._in_digits(format_decimal(value, locale=self.language, numbering_system=self._numbering))
+
+    @property
+    def _numbering(self) -> str:
+        return "arab" if self.digits == "arab" and self.language == "ar" else "latn"
+
+    def _in_digits(self, text: str) -> str:
+        return text.translate(ARABIC_INDIC) if self._numbering == "arab" else text
 
 
-def words_for(language: str | None) -> Words:
-    return Words(language if language in DIRECTION else "ar")
+def words_for(language: str | None, *, arabic_digits: bool = False) -> Words:
+    return Words(language if language in DIRECTION else "ar", "arab" if arabic_digits else "latn")
