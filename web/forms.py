@@ -2,7 +2,8 @@
 
 from starlette.datastructures import FormData, UploadFile
 
-from api.service.evidence import Upload
+from api.service.evidence import FileRefused, Upload
+from web.i18n import Words
 
 
 async def uploads_of(form: FormData, field: str = "files") -> list[Upload]:
@@ -12,3 +13,16 @@ async def uploads_of(form: FormData, field: str = "files") -> list[Upload]:
         if isinstance(part, UploadFile) and (part.filename or part.size):
             uploads.append(Upload(name=part.filename or "evidence", content=await part.read()))
     return uploads
+
+
+def file_refusal_in_words(words: Words, refused: FileRefused, max_files: int, max_mib: float) -> str:
+    """Why a file was not taken, in the reader's language, naming the file."""
+    name = refused.file_name or ""
+    if refused.why == "too_many":
+        return words._("Send at most {count} files.", count=words.number(max_files))
+    if refused.why == "too_large":
+        return words._("The file {name} is larger than {size} MiB.", name=name, size=words.number(max_mib))
+    if refused.why == "empty":
+        return words._("The file {name} is empty.", name=name) if name else words._("Choose at least one file.")
+    return words._("The file {name} is not a PDF, an image (JPEG, PNG, HEIC), an MP4 video or an Office document. "
+                   "Files are checked by what they contain, not by their names.", name=name)

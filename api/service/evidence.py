@@ -74,23 +74,33 @@ class EvidencePublic(BaseModel):
     uploaded_at: datetime
 
 
+class FileRefused(errors.ApiError):
+    """A file (or a set of files) that is not accepted: 422 naming `files[i]`; `why` says which rule for the pages."""
+
+    def __init__(self, field: str, why: str, reason: str, file_name: str | None = None) -> None:
+        super().__init__(422, "validation_error", f"invalid request: {field}: {reason}",
+                         [errors.FieldProblem(field=field, reason=reason)])
+        self.why = why  # too_many, empty, too_large, not_evidence
+        self.file_name = file_name
+
+
 def check_uploads(services: Services, uploads: list[Upload], field: str = "files") -> list[CheckedUpload]:
-    """Each file, once its count, size and content are acceptable; 422 naming `files[i]` and why, otherwise."""
+    """Each file, once its count, size and content are acceptable; FileRefused naming `files[i]` and why, otherwise."""
     settings = services.settings
     if len(uploads) > settings.evidence_max_files:
-        raise _refused(field, f"at most {settings.evidence_max_files} files, not {len(uploads)}")
+        raise FileRefused(field, "too_many", f"at most {settings.evidence_max_files} files, not {len(uploads)}")
     checked = []
     for number, upload in enumerate(uploads):
         name = f"{field}[{number}]"
         if not upload.content:
-            raise _refused(name, "the file is empty")
+            raise FileRefused(name, "empty", "the file is empty", upload.name)
         if len(upload.content) > settings.evidence_max_bytes:
-            raise _refused(name, f"the file is over {settings.evidence_max_mib:g} MiB")
+            raise FileRefused(name, "too_large", f"the file is over {settings.evidence_max_mib:g} MiB", upload.name)
         media_type = filetype.guess_mime(upload.content)
         if media_type not in ACCEPTED_TYPES:
             shown = media_type or "of a kind that cannot be told"
-            raise _refused(name, f"the file's content is {shown}; only {ACCEPTED_NAMES} are accepted "
-                                 "(checked by content, not by name)")
+            raise FileRefused(name, "not_evidence", f"the file's content is {shown}; only {ACCEPTED_NAMES} are "
+                                                    "accepted (checked by content, not by name)", upload.name)
         checked.append(CheckedUpload(_clean_name(upload.name), upload.content, media_type,
                                      hashlib.sha256(upload.content).hexdigest()))
     return checked
@@ -101,11 +111,6 @@ def _clean_name(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     kept = "".join(character for character in base if unicodedata.category(character)[0] != "C").strip()
     return kept[:200] or "evidence"
-
-
-def _refused(field: str, reason: str) -> errors.ApiError:
-    return errors.ApiError(422, "validation_error", f"invalid request: {field}: {reason}",
-                           [errors.FieldProblem(field=field, reason=reason)])
 
 
 async def keep_files(services: Services, reference: str, files: list[CheckedUpload], *, uploaded_by: str,
@@ -136,7 +141,7 @@ async def add_evidence(services: Services, caller: Caller, reference: str, uploa
     await ensure_visible(services, caller, reference)
     files = check_uploads(services, uploads)
     if not files:
-        raise _refused("files", "send at least one file")
+        raise FileRefused("files", "empty", "send at least one file")
     refs = await keep_files(services, reference, files, uploaded_by=caller.principal)
     body = _AdditionBody(files=[file.sha256 for file in files])
     try:

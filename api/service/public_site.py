@@ -15,7 +15,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import altcha
@@ -27,6 +27,7 @@ from api.auth import hash_secret, public_website_caller
 from api.deps import Services
 from api.errors import ApiError, FieldProblem
 from api.schemas import CaseCreate
+from api.service.evidence import CheckedUpload
 from api.service.intake import Accepted, accept_submission
 from domain import identity as domain_identity
 from domain.kinds import Channel, Kind
@@ -78,10 +79,12 @@ def _identity_problems(body: dict, problems: list[FieldProblem], anonymous_repor
     return found
 
 
-async def submit_on_website(services: Services, submission: CaseCreate, submission_key: str) -> Accepted:
-    """Make the case, or find the one this same form already made."""
+async def submit_on_website(services: Services, submission: CaseCreate, submission_key: str,
+                            evidence: Sequence[CheckedUpload] = ()) -> Accepted:
+    """Make the case with its evidence files, or find the one this same form already made."""
     try:
-        return await accept_submission(services, submission, public_website_caller(), f"form:{submission_key}")
+        return await accept_submission(services, submission, public_website_caller(), f"form:{submission_key}",
+                                       evidence)
     except (RPCError, RPCTimeoutOrCancelledError):
         # The claim is committed before the workflow starts: sending the same form again makes no second case.
         raise ApiError(503, "outcome_unknown", "the case engine did not answer in time; send the form again") from None

@@ -23,6 +23,7 @@ from api.deps import ServicesDep
 from api.errors import ApiError, FieldProblem
 from api.public_limit import PublicLimiter
 from api.ratelimit import RateLimited
+from api.service.evidence import FileRefused, check_uploads
 from api.service.public_site import (
     ProofOfWork,
     ReceiptSeal,
@@ -34,6 +35,7 @@ from api.service.public_site import (
     submit_on_website,
 )
 from domain.kinds import Kind, SubmitterCategory
+from web.forms import file_refusal_in_words, uploads_of
 from web.i18n import Words
 from web.public.session import (
     PublicRefused,
@@ -105,6 +107,12 @@ async def submit(request: Request, services: ServicesDep) -> Response:
                                           anonymous_reports=services.policy.anonymous_reports)
     except SubmissionInvalid as invalid:
         problems |= {problem.field: _in_words(words, problem) for problem in invalid.fields}
+    evidence = []
+    try:
+        evidence = check_uploads(services, await uploads_of(form))
+    except FileRefused as refused:
+        problems["files"] = file_refusal_in_words(words, refused, services.settings.evidence_max_files,
+                                                  services.settings.evidence_max_mib)
     if problems:
         return _form(request, values=values, problems=problems, submission_key=key, status_code=422)
     if not await _proof_or_slow_lane(request, services, str(form.get("altcha", ""))):
@@ -112,7 +120,7 @@ async def submit(request: Request, services: ServicesDep) -> Response:
                                      "then send again.")
         return _form(request, values=values, problems=problems, submission_key=key, status_code=422)
     try:
-        accepted = await submit_on_website(services, submission, key)
+        accepted = await submit_on_website(services, submission, key, evidence)
     except ApiError as refused:
         if refused.code == "idempotency_conflict":
             # This form was sent before with other words: a new key, so that sending it again makes a new case.

@@ -18,6 +18,7 @@ from api.deps import ServicesDep
 from api.errors import ApiError
 from api.schemas import ContestBody, SubmitterInfoBody
 from api.service import tracking
+from api.service.evidence import FileRefused, check_uploads, keep_files
 from api.service.public_site import (
     leave_tracking_session,
     new_submission_key,
@@ -25,6 +26,7 @@ from api.service.public_site import (
 )
 from domain.kinds import Status
 from store.cases import find_case
+from web.forms import file_refusal_in_words, uploads_of
 from web.public.session import (
     TRACKING_COOKIE,
     CheckedTrackingFormDep,
@@ -81,8 +83,19 @@ async def answer(request: Request, services: ServicesDep, checked: CheckedTracki
     except ValidationError:
         return await _case_page(request, services, session, status_code=422, field="answer",
                                 error=words_of(request)._("Write your answer: at most 10,000 characters."))
-    return await _act(request, services, session, "answered", lambda case: tracking.answer_question(
-        services, case, body.answer, body=body, idempotency_key=_action_key(form)))
+    try:
+        files = check_uploads(services, await uploads_of(form))
+    except FileRefused as refused:
+        return await _case_page(request, services, session, status_code=422, field="files", error=file_refusal_in_words(
+            words_of(request), refused, services.settings.evidence_max_files, services.settings.evidence_max_mib))
+
+    async def answer_with_files(case):
+        # Stored first, named by the answer's step; an answer refused leaves files that no step names, never listed.
+        evidence = await keep_files(services, case.reference, files, uploaded_by="submitter")
+        return await tracking.answer_question(services, case, body.answer, body=body,
+                                              idempotency_key=_action_key(form), evidence=evidence)
+
+    return await _act(request, services, session, "answered", answer_with_files)
 
 
 @router.post("/contest")
