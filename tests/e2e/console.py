@@ -42,7 +42,8 @@ def csrf_of(html: str) -> str:
 @asynccontextmanager
 async def signed_in_client(base_url: str, account: StaffAccount) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with a console session, as a browser without JavaScript has one."""
-    async with httpx.AsyncClient(base_url=base_url, follow_redirects=False) as client:
+    # A page may take seconds on a loaded machine (the whole suite beside it); a wait is no failure here.
+    async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=30) as client:
         form = await client.get("/console/sign-in")
         answer = await client.post("/console/sign-in", data={
             "login": account.login, "password": account.password, "csrf_token": csrf_of(form.text)})
