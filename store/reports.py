@@ -17,6 +17,7 @@ No figure carries a submitter's identity or a case's text: counts, and words of 
 cases share them.
 """
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,14 +105,21 @@ class GroupFigures:
     group: str | None
     current: dict[str, float | int | None] = field(default_factory=dict)
     previous: dict[str, float | int | None] = field(default_factory=dict)
+    # Working days to the answer -> cases answered in the period that took them (pauses excluded).
+    answer_days: dict[int, int] = field(default_factory=dict)
 
 
-def _in(column: str) -> str:
-    return f"({column} >= p.start_at AND {column} < p.end_at)"
+# The two periods every statement computes, as (prefix of their columns, bounds' parameters).
+PERIODS = (("", ":start_at", ":end_at"), ("previous_", ":previous_start_at", ":previous_end_at"))
 
 
-def _any_in(array: str) -> str:
-    return f"EXISTS (SELECT 1 FROM unnest({array}) AS e(at) WHERE {_in('e.at')})"
+def _in(column: str, start: str, end: str) -> str:
+    return f"({column} >= {start} AND {column} < {end})"
+
+
+def _percentile(fraction: float, value: str, when: str) -> str:
+    """The `fraction` percentile of `value` over the cases `when` holds, to the hundredth."""
+    return f"round((percentile_cont({fraction}) WITHIN GROUP (ORDER BY {value}) FILTER (WHERE {when}))::numeric, 2)"
 
 
 def _share(part: str, whole: str) -> str:
@@ -122,9 +130,20 @@ def _facts_sql(dimension: str | None, scope_sql: str, days: WorkingDayCount) -> 
     """The facts of each case the scope holds, as of the period's end: a WITH clause ending in `facts`."""
     group = DIMENSIONS[dimension] if dimension else "NULL::text"
     steps = ", ".join(f"'{step}'" for step in _STEPS_READ)
+    # The pauses' starts and ends, each in time order, pair up (a pause ends before the next begins); sorted here,
+    # for the few cases that paused, rather than ordering every timeline row of the aggregate above.
     paused_before = (
-        "(SELECT coalesce(sum({wd}), 0) FROM unnest(st.pause_starts, st.pause_ends) AS p(s, e) WHERE p.e <= {x})"
+        "(SELECT coalesce(sum({wd}), 0) FROM unnest(ARRAY(SELECT unnest(st.pause_starts) ORDER BY 1), "
+        "ARRAY(SELECT unnest(st.pause_ends) ORDER BY 1)) AS p(s, e) WHERE p.e <= {x})"
     )
+    # A case breaches again, or is contested again, after a reopening: how often in each period.
+    counts = [(f"{prefix}{name}", action, start, end) for prefix, start, end in PERIODS
+              for name, action in (("breaches", Step.BREACHED), ("contests", Action.CONTEST))]
+    in_periods = ",\n    ".join(f"count(*) FILTER (WHERE t.action = '{action}' AND {_in('t.at', start, end)}) AS {name}"
+                                  for name, action, start, end in counts)
+    period_columns = ", ".join(f"st.{name}" for name, *_ in counts)
+    # Every case's timeline is read when the scope is every case: no join to narrow it.
+    narrowed = "" if scope_sql == "TRUE" else "JOIN scope USING (reference)"
 
     def working_days_to(x: str) -> str:
         return (f"CASE WHEN {x} IS NOT NULL THEN {days.sql('f.received_at', x)} - "
@@ -145,17 +164,16 @@ steps AS (
     min(t.detail->>'ground') FILTER (WHERE t.action = '{Action.REJECT}') AS ground,
     min(t.at) FILTER (WHERE t.action = '{Step.CLOSED}' AND t.detail->>'reason' = '{CloseReason.NO_RESPONSE}')
       AS no_response_at,
-    array_agg(t.at ORDER BY t.at) FILTER (WHERE t.action = '{Action.REQUEST_INFO}') AS pause_starts,
-    array_agg(t.at ORDER BY t.at) FILTER (WHERE t.action = '{Action.SUBMITTER_INFO}') AS pause_ends,
-    array_agg(t.at) FILTER (WHERE t.action = '{Step.BREACHED}') AS breaches,
-    array_agg(t.at) FILTER (WHERE t.action = '{Action.CONTEST}') AS contests
-  FROM timeline t JOIN scope USING (reference)
+    array_agg(t.at) FILTER (WHERE t.action = '{Action.REQUEST_INFO}') AS pause_starts,
+    array_agg(t.at) FILTER (WHERE t.action = '{Action.SUBMITTER_INFO}') AS pause_ends,
+    {in_periods}
+  FROM timeline t {narrowed}
   WHERE t.at < :end_at AND t.action IN ({steps})
   GROUP BY t.reference
 ),
 facts AS (
   SELECT f.*, st.replied_at, st.answered_at, st.escalated_at, st.first_breached_at, st.rejected_at, st.ground,
-    st.no_response_at, coalesce(st.breaches, '{{}}') AS breaches, coalesce(st.contests, '{{}}') AS contests,
+    st.no_response_at, {period_columns},
     {working_days_to('st.replied_at')} AS reply_days,
     {working_days_to('st.answered_at')} AS answer_days
   FROM scope f LEFT JOIN steps st USING (reference)
@@ -163,59 +181,69 @@ facts AS (
 """
 
 
+def _period_aggregates(prefix: str, start: str, end: str) -> str:
+    """Every figure of one period, as aggregates over `facts` joined with `ratings`; columns named `<prefix><name>`."""
+    def within(column: str) -> str:
+        return _in(column, start, end)
+
+    department_decided = within("least(f.replied_at, f.escalated_at)")
+    answer_decided = within("least(f.answered_at, f.first_breached_at)")
+    figures = {
+        "received": f"count(*) FILTER (WHERE {within('f.received_at')})",
+        "closed": f"count(*) FILTER (WHERE f.status = 'closed' AND {within('f.closed_at')})",
+        "open_at_end": f"count(*) FILTER (WHERE f.received_at < {end} "
+                       f"AND (f.closed_at IS NULL OR f.closed_at >= {end}))",
+        "rejected": f"count(*) FILTER (WHERE {within('f.rejected_at')})",
+        **{f"rejected_{ground}": f"count(*) FILTER (WHERE {within('f.rejected_at')} AND f.ground = '{ground}')"
+           for ground in RejectionGround},
+        "rejected_without_ground": f"count(*) FILTER (WHERE {within('f.rejected_at')} AND f.ground IS NULL)",
+        "department_due": f"count(*) FILTER (WHERE {department_decided})",
+        "department_on_time": f"count(*) FILTER (WHERE {department_decided} "
+                              "AND (f.escalated_at IS NULL OR f.replied_at < f.escalated_at))",
+        "answer_due": f"count(*) FILTER (WHERE {answer_decided})",
+        "answer_on_time": f"count(*) FILTER (WHERE {answer_decided} "
+                          "AND (f.first_breached_at IS NULL OR f.answered_at < f.first_breached_at))",
+        "escalated": f"count(*) FILTER (WHERE {within('f.escalated_at')})",
+        "breached": f"count(*) FILTER (WHERE f.{prefix}breaches > 0)",
+        "reopened_after_contest": f"count(*) FILTER (WHERE f.{prefix}contests > 0)",
+        "closed_no_response": f"count(*) FILTER (WHERE {within('f.no_response_at')})",
+        "reply_working_days_median": _percentile(0.5, "f.reply_days", within("f.replied_at")),
+        "reply_working_days_p90": _percentile(0.9, "f.reply_days", within("f.replied_at")),
+        "answer_working_days_median": _percentile(0.5, "f.answer_days", within("f.answered_at")),
+        "answer_working_days_p90": _percentile(0.9, "f.answer_days", within("f.answered_at")),
+        "ratings": f"count(*) FILTER (WHERE {within('r.created_at')})",
+        **{f"rating_{score}": f"count(*) FILTER (WHERE {within('r.created_at')} AND r.score = {score})"
+           for score in range(1, 6)},
+        "rating_average": f"round(avg(r.score) FILTER (WHERE {within('r.created_at')}), 2)",
+        "closed_rated": f"count(*) FILTER (WHERE f.status = 'closed' AND {within('f.closed_at')} "
+                        "AND r.reference IS NOT NULL)",
+    }
+    return ",\n    ".join(f"{sql} AS {prefix}{name}" for name, sql in figures.items())
+
+
+def _shares(prefix: str) -> str:
+    return ",\n  ".join(f"{_share(prefix + part, prefix + whole)} AS {prefix}{name}" for name, part, whole in (
+        ("not_competent_share", "rejected_not_competent", "rejected"),
+        ("department_on_time_share", "department_on_time", "department_due"),
+        ("answer_on_time_share", "answer_on_time", "answer_due"),
+        ("closed_rated_share", "closed_rated", "closed"),
+    ))
+
+
 def _figures_statement(dimension: str | None, scope_sql: str, days: WorkingDayCount) -> str:
-    grounds = ",\n".join(
-        f"count(*) FILTER (WHERE {_in('f.rejected_at')} AND f.ground = '{ground}') AS rejected_{ground}"
-        for ground in RejectionGround
-    )
-    ratings = ",\n".join(f"count(*) FILTER (WHERE {_in('r.created_at')} AND r.score = {score}) AS rating_{score}"
-                         for score in range(1, 6))
-    department_decided = "least(f.replied_at, f.escalated_at)"
-    answer_decided = "least(f.answered_at, f.first_breached_at)"
+    """Both periods' figures in one pass over the facts: a row overall, and one for each value of `dimension`."""
+    aggregates = ",\n    ".join(_period_aggregates(prefix, start, end) for prefix, start, end in PERIODS)
+    shares = ",\n  ".join(_shares(prefix) for prefix, _, _ in PERIODS)
     return _facts_sql(dimension, scope_sql, days) + f""",
-periods(period, start_at, end_at) AS (
-  VALUES ('current', CAST(:start_at AS timestamptz), CAST(:end_at AS timestamptz)),
-         ('previous', CAST(:previous_start_at AS timestamptz), CAST(:previous_end_at AS timestamptz))
-),
 counted AS (
-  SELECT p.period, GROUPING(f.grp) AS every_group, f.grp,
-    count(*) FILTER (WHERE {_in('f.received_at')}) AS received,
-    count(*) FILTER (WHERE f.status = 'closed' AND {_in('f.closed_at')}) AS closed,
-    count(*) FILTER (WHERE f.received_at < p.end_at AND (f.closed_at IS NULL OR f.closed_at >= p.end_at))
-      AS open_at_end,
-    count(*) FILTER (WHERE {_in('f.rejected_at')}) AS rejected,
-    {grounds},
-    count(*) FILTER (WHERE {_in('f.rejected_at')} AND f.ground IS NULL) AS rejected_without_ground,
-    count(*) FILTER (WHERE {_in(department_decided)}) AS department_due,
-    count(*) FILTER (WHERE {_in(department_decided)} AND (f.escalated_at IS NULL OR f.replied_at < f.escalated_at))
-      AS department_on_time,
-    count(*) FILTER (WHERE {_in(answer_decided)}) AS answer_due,
-    count(*) FILTER (WHERE {_in(answer_decided)}
-                     AND (f.first_breached_at IS NULL OR f.answered_at < f.first_breached_at)) AS answer_on_time,
-    count(*) FILTER (WHERE {_in('f.escalated_at')}) AS escalated,
-    count(*) FILTER (WHERE {_any_in('f.breaches')}) AS breached,
-    count(*) FILTER (WHERE {_any_in('f.contests')}) AS reopened_after_contest,
-    count(*) FILTER (WHERE {_in('f.no_response_at')}) AS closed_no_response,
-    round((percentile_cont(0.5) WITHIN GROUP (ORDER BY f.reply_days) FILTER (WHERE {_in('f.replied_at')}))::numeric, 2)
-      AS reply_working_days_median,
-    round((percentile_cont(0.9) WITHIN GROUP (ORDER BY f.reply_days) FILTER (WHERE {_in('f.replied_at')}))::numeric, 2)
-      AS reply_working_days_p90,
-    round((percentile_cont(0.5) WITHIN GROUP (ORDER BY f.answer_days) FILTER (WHERE {_in('f.answered_at')}))::numeric, 2)
-      AS answer_working_days_median,
-    round((percentile_cont(0.9) WITHIN GROUP (ORDER BY f.answer_days) FILTER (WHERE {_in('f.answered_at')}))::numeric, 2)
-      AS answer_working_days_p90,
-    count(*) FILTER (WHERE {_in('r.created_at')}) AS ratings,
-    {ratings},
-    round(avg(r.score) FILTER (WHERE {_in('r.created_at')}), 2) AS rating_average,
-    count(*) FILTER (WHERE f.status = 'closed' AND {_in('f.closed_at')} AND r.reference IS NOT NULL) AS closed_rated
-  FROM facts f CROSS JOIN periods p LEFT JOIN ratings r ON r.reference = f.reference
-  GROUP BY GROUPING SETS ((p.period), (p.period, f.grp))
+  SELECT GROUPING(f.grp) AS every_group, f.grp,
+    {aggregates},
+    array_agg(f.answer_days) FILTER (WHERE {_in('f.answered_at', ':start_at', ':end_at')}) AS answer_days_taken
+  FROM facts f LEFT JOIN ratings r ON r.reference = f.reference
+  GROUP BY GROUPING SETS ((), (f.grp))
 )
 SELECT counted.*,
-  {_share('rejected_not_competent', 'rejected')} AS not_competent_share,
-  {_share('department_on_time', 'department_due')} AS department_on_time_share,
-  {_share('answer_on_time', 'answer_due')} AS answer_on_time_share,
-  {_share('closed_rated', 'closed')} AS closed_rated_share
+  {shares}
 FROM counted
 """
 
@@ -251,30 +279,17 @@ async def period_figures(database: Database, scope: CaseScope, current: Span, pr
     groups: dict[tuple[bool, str | None], GroupFigures] = {}
     for row in rows:
         key = (not row["every_group"], row["grp"] if not row["every_group"] else None)
-        figures = groups.setdefault(key, GroupFigures(group=key[1]))
-        values = {name: _number(row[name]) for name in FIGURES}
-        if row["period"] == "current":
-            figures.current = values
-        else:
-            figures.previous = values
+        groups[key] = GroupFigures(
+            group=key[1],
+            current={name: _number(row[name]) for name in FIGURES},
+            previous={name: _number(row[f"previous_{name}"]) for name in FIGURES},
+            answer_days=dict(sorted(Counter(row["answer_days_taken"] or []).items())),
+        )
     for figures in groups.values():
         figures.current = figures.current or _nothing()
         figures.previous = figures.previous or _nothing()
     overall = groups.pop((False, None), GroupFigures(group=None, current=_nothing(), previous=_nothing()))
     return [overall, *sorted(groups.values(), key=lambda figures: figures.group or "")]
-
-
-async def answer_days_distribution(database: Database, scope: CaseScope, current: Span,
-                                   days: WorkingDayCount) -> dict[int, int]:
-    """How many cases answered in the period took each number of working days (pauses excluded)."""
-    scope_sql, scope_parameters = _scope_sql(scope)
-    statement = text(_facts_sql(None, scope_sql, days) + """
-SELECT answer_days, count(*) FROM facts WHERE answered_at >= :start_at AND answered_at < :end_at
-GROUP BY answer_days ORDER BY answer_days""")
-    parameters = {"start_at": current.start, "end_at": current.end, **scope_parameters, **days.parameters()}
-    async with database.snapshot() as session:
-        rows = (await session.exec(statement, params=parameters)).all()
-    return {days_taken: count for days_taken, count in rows}
 
 
 async def received_by_week_and_kind(database: Database, scope: CaseScope, current: Span,
@@ -306,32 +321,38 @@ class WordCount:
     previous: int
 
 
-def _words_statement(scope_sql: str) -> str:
-    return f"""
-WITH words AS (
-  SELECT DISTINCT c.reference, c.received_at, w.word
-  FROM cases c, regexp_split_to_table(lower(c.subject), '[[:space:][:punct:]،؛؟«»]+') AS w(word)
-  WHERE c.received_at >= :previous_start_at AND c.received_at < :end_at AND {scope_sql}
-    AND c.subject <> :erased AND char_length(w.word) >= 3 AND NOT (w.word = ANY(:stop_words))
-    AND w.word !~ '^[0-9]+$'
-)
-SELECT word,
-  count(*) FILTER (WHERE received_at >= :start_at) AS cases,
-  count(*) FILTER (WHERE received_at < :previous_end_at) AS previous
-FROM words GROUP BY word
-HAVING count(*) FILTER (WHERE received_at >= :start_at) >= :min_cases
-ORDER BY cases DESC, word LIMIT :top
+_WORDS_STATEMENT = """
+SELECT now.word, now.ndoc AS cases, coalesce(before.ndoc, 0) AS previous
+FROM ts_stat(:current_query) AS now LEFT JOIN ts_stat(:previous_query) AS before USING (word)
+WHERE now.ndoc >= :min_cases AND char_length(now.word) >= 3 AND NOT (now.word = ANY(:stop_words))
+  AND now.word !~ '^[0-9]+$'
+ORDER BY cases DESC, now.word LIMIT :top
 """
 
 
+def _literal(value: Any) -> str:
+    """A value written into the statement ts_stat runs (it takes SQL text, without parameters)."""
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _subjects_of(span: Span, scope: CaseScope) -> str:
+    """The statement that ts_stat reads: the subject words of the cases in scope received in `span`."""
+    scope_sql = "TRUE" if scope.every_case else (
+        f"c.department = {_literal(scope.department)}" if scope.department is not None else "FALSE")
+    return (f"SELECT c.subject_words FROM cases c WHERE c.received_at >= {_literal(span.start)}::timestamptz "
+            f"AND c.received_at < {_literal(span.end)}::timestamptz AND c.subject <> {_literal(ERASED)} "
+            f"AND {scope_sql}")
+
+
 async def top_subject_words(database: Database, scope: CaseScope, current: Span, previous: Span) -> list[WordCount]:
-    """The words of the subjects of cases received in the period, by how many cases use each."""
-    scope_sql, scope_parameters = _scope_sql(scope)
-    parameters = {"start_at": current.start, "end_at": current.end, "previous_start_at": previous.start,
-                  "previous_end_at": previous.end, "erased": ERASED, "stop_words": list(STOP_WORDS),
-                  "min_cases": MIN_CASES_FOR_A_WORD, "top": TOP_WORDS, **scope_parameters}
+    """The words of the subjects of cases received in the period, by how many cases use each (PostgreSQL's ts_stat
+    over the subjects' tsvectors)."""
+    parameters = {"current_query": _subjects_of(current, scope), "previous_query": _subjects_of(previous, scope),
+                  "stop_words": list(STOP_WORDS), "min_cases": MIN_CASES_FOR_A_WORD, "top": TOP_WORDS}
     async with database.snapshot() as session:
-        rows = (await session.exec(text(_words_statement(scope_sql)), params=parameters)).all()
+        rows = (await session.exec(text(_WORDS_STATEMENT), params=parameters)).all()
     return [WordCount(word, cases, previous) for word, cases, previous in rows]
 
 
@@ -341,18 +362,21 @@ async def subject_categories(database: Database, scope: CaseScope, current: Span
     if not keywords:
         return []
     scope_sql, scope_parameters = _scope_sql(scope)
+    # Each keyword as a phrase of the subjects' words: the GIN index finds the cases that name it.
     statement = text(f"""
+WITH keywords AS (
+  SELECT k.keyword, phraseto_tsquery('simple', k.keyword) AS query FROM unnest(CAST(:keywords AS text[])) AS k(keyword)
+)
 SELECT k.keyword,
   count(*) FILTER (WHERE c.received_at >= :start_at) AS cases,
   count(*) FILTER (WHERE c.received_at < :previous_end_at) AS previous
-FROM cases c JOIN unnest(CAST(:keywords AS text[])) AS k(keyword)
-  ON strpos(lower(c.subject), lower(k.keyword)) > 0
+FROM keywords k JOIN cases c ON c.subject_words @@ k.query
 WHERE c.received_at >= :previous_start_at AND c.received_at < :end_at AND {scope_sql}
 GROUP BY k.keyword HAVING count(*) FILTER (WHERE c.received_at >= :start_at) > 0
 ORDER BY cases DESC, k.keyword
 """)
     parameters = {"start_at": current.start, "end_at": current.end, "previous_start_at": previous.start,
-                  "previous_end_at": previous.end, "keywords": list(keywords), **scope_parameters}
+                  "previous_end_at": previous.end, "keywords": sorted(set(keywords)), **scope_parameters}
     async with database.snapshot() as session:
         rows = (await session.exec(statement, params=parameters)).all()
     return [WordCount(word, cases, previous) for word, cases, previous in rows]

@@ -318,8 +318,8 @@ async def figures_for(sources: ReportSources, scope: CaseScope, period: ReportPe
         received_by_week=[WeekCount(week=date.fromisoformat(week), kind=kind, cases=cases)
                           for week, kind, cases in await store.received_by_week_and_kind(database, scope,
                                                                                           current_span, zone)],
-        answer_working_days=[DaysCount(working_days=taken, cases=cases) for taken, cases in
-                             (await store.answer_days_distribution(database, scope, current_span, days)).items()],
+        answer_working_days=[DaysCount(working_days=taken, cases=cases)
+                             for taken, cases in groups[0].answer_days.items()],
         open_cases_by_policy_version=await store.open_cases_by_policy_version(database, scope, current_span.end),
         computed_at=datetime.now(UTC),
     )

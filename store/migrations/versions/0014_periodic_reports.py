@@ -1,4 +1,6 @@
-"""The periodic review: the reports it made (the monthly report, the policy-review reminder), each sent once.
+"""The periodic review: the reports it made (the monthly report, the policy-review reminder), each sent once; and
+the words of each case's subject, kept as a tsvector beside it, so that the review counts them without splitting
+every subject again (and finds the routing keywords through its index).
 
 Revision ID: 0014
 Revises: 0013
@@ -7,6 +9,7 @@ Create Date: 2026-12-01
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0014"
 down_revision = "0013"
@@ -15,6 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # 'simple': lower-cased words, no stemming and no stop words of one language: Arabic and English subjects alike.
+    op.add_column("cases", sa.Column("subject_words", postgresql.TSVECTOR,
+                                     sa.Computed("to_tsvector('simple', subject)", persisted=True)))
+    op.create_index("ix_cases_subject_words", "cases", ["subject_words"], postgresql_using="gin")
     op.create_table(
         "periodic_reports",
         sa.Column("key", sa.String(60), primary_key=True),
@@ -34,3 +41,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("periodic_reports")
+    op.drop_index("ix_cases_subject_words", table_name="cases")
+    op.drop_column("cases", "subject_words")
