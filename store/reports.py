@@ -17,6 +17,7 @@ No figure carries a submitter's identity or a case's text: counts, and words of 
 cases share them.
 """
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from domain.kinds import Status
 from domain.lifecycle import Action
 from domain.steps import CloseReason, RejectionGround, Step
 from store.cases import CaseScope
@@ -37,12 +39,14 @@ PERIODIC_REPORTS = PeriodicReport.__table__
 
 # The dimensions a report splits by, and the case column each reads.
 DIMENSIONS: dict[str, str] = {
-    "kind": "c.kind",
-    "channel": "c.channel",
-    "department": "c.department",
-    "submitter_category": "c.submitter_category",
-    "priority": "c.priority",
+    "kind": "kind",
+    "channel": "channel",
+    "department": "department",
+    "submitter_category": "submitter_category",
+    "priority": "priority",
 }
+# Memory for one report's sorts (a year of cases: a few MB each).
+REPORT_WORK_MEM = "64MB"
 # A word of the subjects is shown only when at least this many cases use it: a rare word may be a name.
 MIN_CASES_FOR_A_WORD = 3
 TOP_WORDS = 10
@@ -126,33 +130,23 @@ def _share(part: str, whole: str) -> str:
     return f"CASE WHEN {whole} > 0 THEN round(({part})::numeric / ({whole}), 4) END"
 
 
-def _facts_sql(dimension: str | None, scope_sql: str, days: WorkingDayCount) -> str:
-    """The facts of each case the scope holds, as of the period's end: a WITH clause ending in `facts`."""
-    group = DIMENSIONS[dimension] if dimension else "NULL::text"
+# A case's facts for the review, kept in `case_review_facts` (store/migrations/versions/0014_periodic_reports.py):
+# what its timeline says, as instants. A case that is closed or rejected takes no step the review reads again, so
+# its facts, once computed after it ended, are final; the others are computed again before each report. The
+# report then reads one row a case instead of its whole timeline.
+_FACT_COLUMNS = ("replied_at", "answered_at", "escalated_at", "first_breached_at", "rejected_at", "ground",
+                 "no_response_at", "pause_starts", "pause_ends", "breaches", "contests")
+
+
+def _refresh_statement() -> str:
     steps = ", ".join(f"'{step}'" for step in _STEPS_READ)
-    # The pauses' starts and ends, each in time order, pair up (a pause ends before the next begins); sorted here,
-    # for the few cases that paused, rather than ordering every timeline row of the aggregate above.
-    paused_before = (
-        "(SELECT coalesce(sum({wd}), 0) FROM unnest(ARRAY(SELECT unnest(st.pause_starts) ORDER BY 1), "
-        "ARRAY(SELECT unnest(st.pause_ends) ORDER BY 1)) AS p(s, e) WHERE p.e <= {x})"
-    )
-    # A case breaches again, or is contested again, after a reopening: how often in each period.
-    counts = [(f"{prefix}{name}", action, start, end) for prefix, start, end in PERIODS
-              for name, action in (("breaches", Step.BREACHED), ("contests", Action.CONTEST))]
-    in_periods = ",\n    ".join(f"count(*) FILTER (WHERE t.action = '{action}' AND {_in('t.at', start, end)}) AS {name}"
-                                  for name, action, start, end in counts)
-    period_columns = ", ".join(f"st.{name}" for name, *_ in counts)
-    # Every case's timeline is read when the scope is every case: no join to narrow it.
-    narrowed = "" if scope_sql == "TRUE" else "JOIN scope USING (reference)"
-
-    def working_days_to(x: str) -> str:
-        return (f"CASE WHEN {x} IS NOT NULL THEN {days.sql('f.received_at', x)} - "
-                + paused_before.format(wd=days.sql("p.s", "p.e"), x=x) + " END")
-
+    final = ", ".join(f"'{status}'" for status in (Status.CLOSED, Status.REJECTED))
+    columns = ", ".join(_FACT_COLUMNS)
     return f"""
-WITH scope AS (
-  SELECT c.reference, c.received_at, c.closed_at, c.status, {group} AS grp
-  FROM cases c WHERE c.received_at < :end_at AND {scope_sql}
+WITH candidates AS (
+  SELECT c.reference, c.status IN ({final}) AS final
+  FROM cases c LEFT JOIN case_review_facts f USING (reference)
+  WHERE f.reference IS NULL OR NOT f.final
 ),
 steps AS (
   SELECT t.reference,
@@ -164,19 +158,58 @@ steps AS (
     min(t.detail->>'ground') FILTER (WHERE t.action = '{Action.REJECT}') AS ground,
     min(t.at) FILTER (WHERE t.action = '{Step.CLOSED}' AND t.detail->>'reason' = '{CloseReason.NO_RESPONSE}')
       AS no_response_at,
-    array_agg(t.at) FILTER (WHERE t.action = '{Action.REQUEST_INFO}') AS pause_starts,
-    array_agg(t.at) FILTER (WHERE t.action = '{Action.SUBMITTER_INFO}') AS pause_ends,
-    {in_periods}
-  FROM timeline t {narrowed}
-  WHERE t.at < :end_at AND t.action IN ({steps})
+    array_agg(t.at ORDER BY t.at) FILTER (WHERE t.action = '{Action.REQUEST_INFO}') AS pause_starts,
+    array_agg(t.at ORDER BY t.at) FILTER (WHERE t.action = '{Action.SUBMITTER_INFO}') AS pause_ends,
+    array_agg(t.at) FILTER (WHERE t.action = '{Step.BREACHED}') AS breaches,
+    array_agg(t.at) FILTER (WHERE t.action = '{Action.CONTEST}') AS contests
+  FROM timeline t JOIN candidates USING (reference)
+  WHERE t.action IN ({steps})
   GROUP BY t.reference
-),
-facts AS (
-  SELECT f.*, st.replied_at, st.answered_at, st.escalated_at, st.first_breached_at, st.rejected_at, st.ground,
-    st.no_response_at, {period_columns},
+)
+INSERT INTO case_review_facts (reference, final, {columns})
+SELECT c.reference, c.final, {", ".join(f"st.{column}" for column in _FACT_COLUMNS)}
+FROM candidates c LEFT JOIN steps st USING (reference)
+ON CONFLICT (reference) DO UPDATE SET final = excluded.final,
+  {", ".join(f"{column} = excluded.{column}" for column in _FACT_COLUMNS)}
+"""
+
+
+async def bring_review_facts_up_to_date(database: Database) -> None:
+    """Compute the facts of every case that is new or was still open when they were last computed."""
+    async with database.transaction() as session:
+        # One refresh at a time: two would only compute the same rows, and could deadlock on them.
+        await session.exec(text("SELECT pg_advisory_xact_lock(hashtext('case_review_facts'))"))
+        await session.exec(text(_refresh_statement()))
+
+
+def _facts_sql(dimension: str | None, scope_sql: str, days: WorkingDayCount) -> str:
+    """The facts of each case the scope holds: a WITH clause ending in `facts` (instants after the period's end
+    are outside every period's figures)."""
+    group = f"f.{DIMENSIONS[dimension]}" if dimension else "NULL::text"
+    # The pauses before the step: they pair up in time order (a pause ends before the next begins).
+    paused_before = ("(CASE WHEN st.pause_ends IS NULL THEN 0 ELSE (SELECT coalesce(sum({wd}), 0) "
+                     "FROM unnest(st.pause_starts, st.pause_ends) AS p(s, e) WHERE p.e <= {x}) END)")
+    # A case breaches again, or is contested again, after a reopening: how often in each period.
+    in_periods = ",\n    ".join(
+        f"(CASE WHEN st.{name} IS NULL THEN 0 ELSE (SELECT count(*) FROM unnest(st.{name}) AS e(at) "
+        f"WHERE {_in('e.at', start, end)}) END) AS {prefix}{name}"
+        for prefix, start, end in PERIODS for name in ("breaches", "contests"))
+
+    def working_days_to(x: str) -> str:
+        return (f"CASE WHEN {x} IS NOT NULL THEN {days.sql('f.received_at', x)} - "
+                + paused_before.format(wd=days.sql("p.s", "p.e"), x=x) + " END")
+
+    # MATERIALIZED: computed once a case; inlined, each figure using a case's working days would compute them again.
+    return f"""
+WITH facts AS MATERIALIZED (
+  SELECT f.reference, f.received_at, f.closed_at, f.status, {group} AS grp,
+    st.replied_at, st.answered_at, st.escalated_at, st.first_breached_at, st.rejected_at, st.ground,
+    st.no_response_at,
+    {in_periods},
     {working_days_to('st.replied_at')} AS reply_days,
     {working_days_to('st.answered_at')} AS answer_days
-  FROM scope f LEFT JOIN steps st USING (reference)
+  FROM cases f JOIN case_review_facts st USING (reference)
+  WHERE f.received_at < :end_at AND {scope_sql.replace("c.", "f.")}
 )
 """
 
@@ -236,11 +269,11 @@ def _figures_statement(dimension: str | None, scope_sql: str, days: WorkingDayCo
     shares = ",\n  ".join(_shares(prefix) for prefix, _, _ in PERIODS)
     return _facts_sql(dimension, scope_sql, days) + f""",
 counted AS (
-  SELECT GROUPING(f.grp) AS every_group, f.grp,
+  SELECT {"GROUPING(f.grp)" if dimension else "1"} AS every_group, f.grp,
     {aggregates},
     array_agg(f.answer_days) FILTER (WHERE {_in('f.answered_at', ':start_at', ':end_at')}) AS answer_days_taken
   FROM facts f LEFT JOIN ratings r ON r.reference = f.reference
-  GROUP BY GROUPING SETS ((), (f.grp))
+  GROUP BY {"GROUPING SETS ((), (f.grp))" if dimension else "f.grp"}
 )
 SELECT counted.*,
   {shares}
@@ -270,11 +303,14 @@ def _nothing() -> dict[str, float | int | None]:
 async def period_figures(database: Database, scope: CaseScope, current: Span, previous: Span,
                          dimension: str | None, days: WorkingDayCount) -> list[GroupFigures]:
     """Every figure of `current` and `previous`, overall (first) and for each value of `dimension`."""
+    await bring_review_facts_up_to_date(database)
     scope_sql, scope_parameters = _scope_sql(scope)
     statement = text(_figures_statement(dimension, scope_sql, days))
     parameters = {"start_at": current.start, "end_at": current.end, "previous_start_at": previous.start,
                   "previous_end_at": previous.end, **scope_parameters, **days.parameters()}
     async with database.snapshot() as session:
+        # The percentiles sort a year of cases in memory rather than in temporary files.
+        await session.exec(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
         rows = (await session.exec(statement, params=parameters)).mappings().all()
     groups: dict[tuple[bool, str | None], GroupFigures] = {}
     for row in rows:
@@ -293,16 +329,16 @@ async def period_figures(database: Database, scope: CaseScope, current: Span, pr
 
 
 async def received_by_week_and_kind(database: Database, scope: CaseScope, current: Span,
-                                    zone: str) -> list[tuple[str, str, int]]:
-    """(the Sunday that starts the week in `zone`, kind, cases received): the weeks of the period."""
+                                    week_starts: Sequence[datetime]) -> list[tuple[int, str, int]]:
+    """(the week's number in `week_starts`, from 1, kind, cases received in it) for the weeks of the period;
+    `week_starts` are the instants the weeks begin, in order (the caller's calendar says when a week starts)."""
     scope_sql, scope_parameters = _scope_sql(scope)
-    # date_trunc('week') starts weeks on Monday; the ministry's week starts on Sunday.
     statement = text(f"""
-SELECT to_char((date_trunc('week', (c.received_at AT TIME ZONE :zone) + interval '1 day') - interval '1 day')::date,
-               'YYYY-MM-DD') AS week, c.kind, count(*)
+SELECT width_bucket(c.received_at, CAST(:week_starts AS timestamptz[])) AS week, c.kind, count(*)
 FROM cases c WHERE c.received_at >= :start_at AND c.received_at < :end_at AND {scope_sql}
 GROUP BY 1, 2 ORDER BY 1, 2""")
-    parameters = {"start_at": current.start, "end_at": current.end, "zone": zone, **scope_parameters}
+    parameters = {"start_at": current.start, "end_at": current.end, "week_starts": list(week_starts),
+                  **scope_parameters}
     async with database.snapshot() as session:
         rows = (await session.exec(statement, params=parameters)).all()
     return [(week, kind, count) for week, kind, count in rows]
@@ -337,13 +373,14 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _subjects_of(span: Span, scope: CaseScope) -> str:
-    """The statement that ts_stat reads: the subject words of the cases in scope received in `span`."""
+def _subjects_of(span: Span, scope: CaseScope, *, erased_too: bool = False) -> str:
+    """The statement that ts_stat reads: the subject words of the cases in scope received in `span` (an erased
+    subject reads `[erased]`, whose word is no keyword)."""
     scope_sql = "TRUE" if scope.every_case else (
         f"c.department = {_literal(scope.department)}" if scope.department is not None else "FALSE")
+    erased = "" if erased_too else f"AND c.subject <> {_literal(ERASED)} "
     return (f"SELECT c.subject_words FROM cases c WHERE c.received_at >= {_literal(span.start)}::timestamptz "
-            f"AND c.received_at < {_literal(span.end)}::timestamptz AND c.subject <> {_literal(ERASED)} "
-            f"AND {scope_sql}")
+            f"AND c.received_at < {_literal(span.end)}::timestamptz {erased}AND {scope_sql}")
 
 
 async def top_subject_words(database: Database, scope: CaseScope, current: Span, previous: Span) -> list[WordCount]:
@@ -356,30 +393,40 @@ async def top_subject_words(database: Database, scope: CaseScope, current: Span,
     return [WordCount(word, cases, previous) for word, cases, previous in rows]
 
 
+_ONE_WORD = re.compile(r"^\w+$")
+
+
 async def subject_categories(database: Database, scope: CaseScope, current: Span, previous: Span,
                              keywords: Sequence[str]) -> list[WordCount]:
-    """How many cases received in the period name each of the routing rules' keywords in their subject."""
-    if not keywords:
-        return []
-    scope_sql, scope_parameters = _scope_sql(scope)
-    # Each keyword as a phrase of the subjects' words: the GIN index finds the cases that name it.
-    statement = text(f"""
-WITH keywords AS (
-  SELECT k.keyword, phraseto_tsquery('simple', k.keyword) AS query FROM unnest(CAST(:keywords AS text[])) AS k(keyword)
-)
-SELECT k.keyword,
-  count(*) FILTER (WHERE c.received_at >= :start_at) AS cases,
-  count(*) FILTER (WHERE c.received_at < :previous_end_at) AS previous
-FROM keywords k JOIN cases c ON c.subject_words @@ k.query
-WHERE c.received_at >= :previous_start_at AND c.received_at < :end_at AND {scope_sql}
-GROUP BY k.keyword HAVING count(*) FILTER (WHERE c.received_at >= :start_at) > 0
-ORDER BY cases DESC, k.keyword
-""")
-    parameters = {"start_at": current.start, "end_at": current.end, "previous_start_at": previous.start,
-                  "previous_end_at": previous.end, "keywords": sorted(set(keywords)), **scope_parameters}
+    """How many cases received in the period name each of the routing rules' keywords in their subject: a one-word
+    keyword by ts_stat's count of the subjects with that word, a phrase as a phrase of their words."""
+    singles = sorted({k.lower() for k in keywords if _ONE_WORD.match(k)})
+    phrases = sorted({k for k in keywords if not _ONE_WORD.match(k)})
+    found: list[WordCount] = []
     async with database.snapshot() as session:
-        rows = (await session.exec(statement, params=parameters)).all()
-    return [WordCount(word, cases, previous) for word, cases, previous in rows]
+        if singles:
+            rows = (await session.exec(text("""
+SELECT now.word, now.ndoc, coalesce(before.ndoc, 0)
+FROM ts_stat(:current_query) AS now LEFT JOIN ts_stat(:previous_query) AS before USING (word)
+WHERE now.word = ANY(:singles)"""), params={"current_query": _subjects_of(current, scope, erased_too=True),
+                                             "previous_query": _subjects_of(previous, scope, erased_too=True),
+                                             "singles": singles})).all()
+            found += [WordCount(word, cases, before) for word, cases, before in rows]
+        if phrases:
+            scope_sql, scope_parameters = _scope_sql(scope)
+            counts = ",\n  ".join(
+                f"count(*) FILTER (WHERE c.received_at >= {start} AND c.received_at < {end} "
+                f"AND c.subject_words @@ phraseto_tsquery('simple', :keyword_{number})) AS {prefix}k{number}"
+                for number in range(len(phrases)) for prefix, start, end in PERIODS)
+            parameters = {"start_at": current.start, "end_at": current.end, "previous_start_at": previous.start,
+                          "previous_end_at": previous.end, **{f"keyword_{n}": w for n, w in enumerate(phrases)},
+                          **scope_parameters}
+            row = (await session.exec(text(f"""
+SELECT {counts}
+FROM cases c WHERE c.received_at >= :previous_start_at AND c.received_at < :end_at AND {scope_sql}
+"""), params=parameters)).mappings().one()
+            found += [WordCount(word, row[f"k{n}"], row[f"previous_k{n}"]) for n, word in enumerate(phrases)]
+    return sorted((count for count in found if count.cases), key=lambda count: (-count.cases, count.word))
 
 
 async def open_cases_by_policy_version(database: Database, scope: CaseScope, at: datetime) -> dict[str, int]:

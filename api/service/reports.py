@@ -315,14 +315,25 @@ async def figures_for(sources: ReportSources, scope: CaseScope, period: ReportPe
         subject_categories=[SubjectCount(word=w.word, cases=w.cases, previous=w.previous)
                             for w in await store.subject_categories(database, scope, current_span, previous_span,
                                                                     keywords)],
-        received_by_week=[WeekCount(week=date.fromisoformat(week), kind=kind, cases=cases)
-                          for week, kind, cases in await store.received_by_week_and_kind(database, scope,
-                                                                                          current_span, zone)],
+        received_by_week=await _received_by_week(database, scope, period, zone),
         answer_working_days=[DaysCount(working_days=taken, cases=cases)
                              for taken, cases in groups[0].answer_days.items()],
         open_cases_by_policy_version=await store.open_cases_by_policy_version(database, scope, current_span.end),
         computed_at=datetime.now(UTC),
     )
+
+
+def week_starts(period: ReportPeriod, zone: str) -> list[date]:
+    """The Sundays that start the weeks the period's days fall in (the ministry's week starts on Sunday)."""
+    first = period.first - timedelta(days=(period.first.weekday() + 1) % 7)
+    return [first + timedelta(weeks=n) for n in range((period.last - first).days // 7 + 1)]
+
+
+async def _received_by_week(database: Database, scope: CaseScope, period: ReportPeriod, zone: str) -> list[WeekCount]:
+    sundays = week_starts(period, zone)
+    instants = [ReportPeriod(sunday, sunday).span(zone).start for sunday in sundays]
+    counts = await store.received_by_week_and_kind(database, scope, period.span(zone), instants)
+    return [WeekCount(week=sundays[number - 1], kind=kind, cases=cases) for number, kind, cases in counts]
 
 
 async def policy_versions(sources: ReportSources, caller: Caller, references: list[str]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The periodic review: the reports it made (the monthly report, the policy-review reminder), each sent once; and
 the words of each case's subject, kept as a tsvector beside it, so that the review counts them without splitting
-every subject again (and finds the routing keywords through its index).
+every subject again; and each case's facts for the review,
+taken from its timeline (store/reports.py keeps them up to date), so that a report reads a row a case.
 
 Revision ID: 0014
 Revises: 0013
@@ -21,7 +22,22 @@ def upgrade() -> None:
     # 'simple': lower-cased words, no stemming and no stop words of one language: Arabic and English subjects alike.
     op.add_column("cases", sa.Column("subject_words", postgresql.TSVECTOR,
                                      sa.Computed("to_tsvector('simple', subject)", persisted=True)))
-    op.create_index("ix_cases_subject_words", "cases", ["subject_words"], postgresql_using="gin")
+    instant = sa.DateTime(timezone=True)
+    instants = postgresql.ARRAY(sa.DateTime(timezone=True))
+    op.create_table(
+        "case_review_facts",
+        sa.Column("reference", sa.String(20), sa.ForeignKey("cases.reference"), primary_key=True),
+        # Computed after the case ended: never computed again.
+        sa.Column("final", sa.Boolean, nullable=False),
+        *(sa.Column(name, instant, nullable=True) for name in (
+            "replied_at", "answered_at", "escalated_at", "first_breached_at", "rejected_at")),
+        sa.Column("ground", sa.String(40), nullable=True),
+        sa.Column("no_response_at", instant, nullable=True),
+        *(sa.Column(name, instants, nullable=True) for name in ("pause_starts", "pause_ends", "breaches", "contests")),
+    )
+    # The refresh looks for the facts still open.
+    op.create_index("ix_case_review_facts_open", "case_review_facts", ["reference"],
+                    postgresql_where=sa.text("NOT final"))
     op.create_table(
         "periodic_reports",
         sa.Column("key", sa.String(60), primary_key=True),
@@ -41,5 +57,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("periodic_reports")
-    op.drop_index("ix_cases_subject_words", table_name="cases")
+    op.drop_table("case_review_facts")
     op.drop_column("cases", "subject_words")
