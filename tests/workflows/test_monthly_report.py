@@ -2,6 +2,9 @@
 it runs; its PDF reads back in Arabic in logical order and its pages render; the first working day is the calendar's.
 """
 
+import asyncio
+import os
+import sys
 import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -15,7 +18,7 @@ from core.timekeeping import timekeeping
 from domain.calendar import MUSCAT, OmanCalendar
 from store.reports import stored_report
 from tests import helpers
-from tests.conftest import DIRECTOR_GENERAL_EMAIL
+from tests.conftest import DIRECTOR_GENERAL_EMAIL, TEST_CODEC_KEYS
 from tests.helpers import eventually
 from tests.workflows.test_lifecycle import new_case
 from workflows.monthly_report_messages import (
@@ -149,3 +152,23 @@ async def test_the_policy_owner_is_reminded_of_the_review_once(settings, databas
     assert (first.status, again.status) == ("sent", "already_sent")
     reminders = await eventually(lambda: _async(_reports(mail_server, f"Policy review due {due}")))
     assert len(reminders) == 1 and str(reminders[0]["To"]) == policy.review.owner_email
+
+
+async def test_complaints_report_makes_a_month_by_hand_and_sends_it_once(worker, settings, mail_server, tmp_path):
+    """`complaints report --month`, run as a person runs it (a process of its own), twice: one email."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("COMPLAINTS_") and name not in {"DATABASE_URL", "TEMPORAL_ADDRESS"}}
+    env.update(TEMPORAL_ADDRESS=settings.temporal_address, COMPLAINTS_TASK_QUEUE=settings.task_queue,
+               COMPLAINTS_CODEC_KEYS=TEST_CODEC_KEYS, COMPLAINTS_DATA_DIR=str(tmp_path))
+    answers = []
+    for _ in range(2):
+        # Not subprocess.run: the session's worker, which runs the workflow, shares this event loop.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from core.cli import main; main()", "report", "--month", "2026-10",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode == 0, err.decode()
+        answers.append(out.decode().strip().splitlines()[-1])
+    helpers.created_workflow_ids.append("monthly-report-2026-10-by-hand")
+    assert answers == ["the report of 2026-10: sent", "the report of 2026-10: already_sent"]
+    assert len(_reports(mail_server, "Monthly report 2026-10")) == 1
