@@ -193,7 +193,8 @@ Figures = create_model(
 
 
 class ReportGroup(BaseModel):
-    group: str | None = Field(description="The value of `group_by` (null: every case the caller sees, or none set).")
+    group: str | None = Field(default=None,
+                              description="The value of `group_by` (null: every case the caller sees).")
     figures: Figures
 
 
@@ -253,7 +254,8 @@ class ReportSummary(BaseModel):
     period: PeriodOut
     previous_period: PeriodOut
     group_by: GroupBy | None
-    department: str | None = Field(description="The department the figures are limited to (a department caller).")
+    department: str | None = Field(default=None,
+                                   description="The department the figures are limited to (a department caller).")
     groups: list[ReportGroup]
     subject_words: list[SubjectCount] = Field(
         description=f"The most frequent words of subjects (each used by at least {store.MIN_CASES_FOR_A_WORD} cases).")
