@@ -93,10 +93,10 @@ class MadeReport:
     figures: dict
 
 
-def _value(value) -> str:
+def _value(name: str, value) -> str:
     if value is None:
         return "—"
-    if isinstance(value, float) and value <= 1 and not value.is_integer():
+    if name.endswith("_share"):
         return f"{value * 100:.1f}%"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -111,7 +111,8 @@ def render_report(report: ReportSummary, by_department: ReportSummary, policy: P
     figures = report.groups[0].figures
     rows = "".join(
         f"<tr><th>{html.escape(FIGURE_LABELS[name][0])}<br><small dir=\"ltr\">{html.escape(FIGURE_LABELS[name][1])}"
-        f"</small></th><td>{_value(getattr(figures, name).value)}</td><td>{_value(getattr(figures, name).previous)}"
+        f"</small></th><td>{_value(name, getattr(figures, name).value)}</td>"
+        f"<td>{_value(name, getattr(figures, name).previous)}"
         "</td></tr>"
         for name in REPORT_FIGURES
     )
@@ -120,8 +121,10 @@ def render_report(report: ReportSummary, by_department: ReportSummary, policy: P
         f'src="data:image/png;base64,{base64.b64encode(charts[name]).decode()}"></figure>'
         for name in CHART_ORDER
     )
-    words = "، ".join(f"{html.escape(word.word)} ({word.cases})" for word in report.subject_words) or "—"
-    versions = "، ".join(f"{html.escape(v)}: {n}" for v, n in report.open_cases_by_policy_version.items()) or "—"
+    words = "، ".join(f'<bdi>{html.escape(word.word)}</bdi> ({word.cases})' for word in report.subject_words) or "—"
+    # A version ("2026.1") is Latin text: isolated, so that the Arabic sentence around it keeps its order.
+    versions = "، ".join(f'<bdi dir="ltr">{html.escape(v)}</bdi>: {n}'
+                         for v, n in report.open_cases_by_policy_version.items()) or "—"
     page = f"""<!DOCTYPE html>
 <html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{html.escape(subject)}</title>
 <style>
@@ -143,8 +146,8 @@ img {{ width: 100%; }}
 {images}
 <p><small>لا يتضمن هذا التقرير هوية أي مقدم طلب ولا نص أي حالة، بل أعداداً ومراجع فقط.</small></p>
 </body></html>"""
-    text = "\n".join([subject, "", *(f"{FIGURE_LABELS[name][0]}: {_value(getattr(figures, name).value)} "
-                                     f"(الشهر السابق: {_value(getattr(figures, name).previous)})"
+    text = "\n".join([subject, "", *(f"{FIGURE_LABELS[name][0]}: {_value(name, getattr(figures, name).value)} "
+                                     f"(الشهر السابق: {_value(name, getattr(figures, name).previous)})"
                                      for name in REPORT_FIGURES)]) + "\n"
     return MadeReport(subject, page, text, pdf_of(page), report.model_dump(mode="json"))
 

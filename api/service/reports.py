@@ -325,14 +325,14 @@ async def figures_for(sources: ReportSources, scope: CaseScope, period: ReportPe
     )
 
 
-def week_starts(period: ReportPeriod, zone: str) -> list[date]:
+def week_starts(period: ReportPeriod) -> list[date]:
     """The Sundays that start the weeks the period's days fall in (the ministry's week starts on Sunday)."""
     first = period.first - timedelta(days=(period.first.weekday() + 1) % 7)
     return [first + timedelta(weeks=n) for n in range((period.last - first).days // 7 + 1)]
 
 
 async def _received_by_week(database: Database, scope: CaseScope, period: ReportPeriod, zone: str) -> list[WeekCount]:
-    sundays = week_starts(period, zone)
+    sundays = week_starts(period)
     instants = [ReportPeriod(sunday, sunday).span(zone).start for sunday in sundays]
     counts = await store.received_by_week_and_kind(database, scope, period.span(zone), instants)
     return [WeekCount(week=sundays[number - 1], kind=kind, cases=cases) for number, kind, cases in counts]
