@@ -285,7 +285,7 @@ async def test_csv_xlsx_and_json_agree(api, known_set):
     assert [(g or "", f, v, p) for g, f, v, p in cells] == from_json
 
 
-async def test_who_reads_the_figures(api, keys, known_set):
+async def test_who_reads_the_figures(api, keys, database, known_set):
     department_key, _ = known_set
     params = _around_today()
     mine = (await api.get("/v1/reports/summary", params=params, headers=bearer(department_key))).json()
@@ -296,8 +296,14 @@ async def test_who_reads_the_figures(api, keys, known_set):
         assert everyone["department"] is None
         received = everyone["groups"][0]["figures"]["received"]["value"]
         assert received >= mine["groups"][0]["figures"]["received"]["value"]
-    other = (await api.get("/v1/reports/summary", params=params, headers=keys.header("other_department"))).json()
-    assert other["department"] == "HR" and other["groups"][0]["figures"]["received"]["value"] == 0
+    # Another department, with no case: none of the known set's figures.
+    other = f"REVIEW_OTHER_{uuid.uuid4().hex[:6].upper()}"
+    response = await api.put(f"/v1/admin/departments/{other}", headers=keys.header("admin"),
+                             json={"name_ar": "دائرة أخرى", "name_en": "Another department", "active": True})
+    assert response.status_code in (200, 201), response.text
+    _, other_key = await create_api_key(database, role=Role.DEPARTMENT, name="review other", department=other)
+    theirs = (await api.get("/v1/reports/summary", params=params, headers=bearer(other_key))).json()
+    assert theirs["department"] == other and theirs["groups"][0]["figures"]["received"]["value"] == 0
     for role in ("channel", "admin"):
         response = await api.get("/v1/reports/summary", params=params, headers=keys.header(role))
         assert response.status_code == 403, response.text
