@@ -5,6 +5,7 @@ Who may read them: the Director General, auditors and the customer-service team 
 only its own department's; anyone else is refused (403). The figures are counts and references only.
 """
 
+import asyncio
 import csv
 import io
 import re
@@ -301,9 +302,16 @@ async def figures_for(sources: ReportSources, scope: CaseScope, period: ReportPe
     earliest = await store.earliest_receipt(sources.database, scope) or previous_span.start
     days = working_day_count(sources.calendar, min(earliest, previous_span.start), current_span.end)
     database = sources.database
-    groups = await store.period_figures(database, scope, current_span, previous_span,
-                                        str(group_by) if group_by else None, days)
     keywords = sorted({keyword for rule in sources.policy.routing for keyword in rule.keywords})
+    # Five statements, each on a connection of its own: PostgreSQL runs them side by side.
+    groups, words, categories, weeks, versions = await asyncio.gather(
+        store.period_figures(database, scope, current_span, previous_span, str(group_by) if group_by else None,
+                             days),
+        store.top_subject_words(database, scope, current_span, previous_span),
+        store.subject_categories(database, scope, current_span, previous_span, keywords),
+        _received_by_week(database, scope, period, zone),
+        store.open_cases_by_policy_version(database, scope, current_span.end),
+    )
     return ReportSummary(
         period=PeriodOut(first=period.first, last=period.last, kind=period.kind),
         previous_period=PeriodOut(first=previous.first, last=previous.last, kind=previous.kind),
@@ -312,15 +320,12 @@ async def figures_for(sources: ReportSources, scope: CaseScope, period: ReportPe
         groups=[ReportGroup(group=group.group, figures=Figures(**{
             name: FigureValue(value=group.current.get(name), previous=group.previous.get(name)) for name in FIGURES
         })) for group in groups],
-        subject_words=[SubjectCount(word=w.word, cases=w.cases, previous=w.previous)
-                       for w in await store.top_subject_words(database, scope, current_span, previous_span)],
-        subject_categories=[SubjectCount(word=w.word, cases=w.cases, previous=w.previous)
-                            for w in await store.subject_categories(database, scope, current_span, previous_span,
-                                                                    keywords)],
-        received_by_week=await _received_by_week(database, scope, period, zone),
+        subject_words=[SubjectCount(word=w.word, cases=w.cases, previous=w.previous) for w in words],
+        subject_categories=[SubjectCount(word=w.word, cases=w.cases, previous=w.previous) for w in categories],
+        received_by_week=weeks,
         answer_working_days=[DaysCount(working_days=taken, cases=cases)
                              for taken, cases in groups[0].answer_days.items()],
-        open_cases_by_policy_version=await store.open_cases_by_policy_version(database, scope, current_span.end),
+        open_cases_by_policy_version=versions,
         computed_at=datetime.now(UTC),
     )
 

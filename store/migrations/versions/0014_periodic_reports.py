@@ -22,6 +22,8 @@ def upgrade() -> None:
     # 'simple': lower-cased words, no stemming and no stop words of one language: Arabic and English subjects alike.
     op.add_column("cases", sa.Column("subject_words", postgresql.TSVECTOR,
                                      sa.Computed("to_tsvector('simple', subject)", persisted=True)))
+    # Reports select cases by when they were received.
+    op.create_index("ix_cases_received_at", "cases", ["received_at"])
     instant = sa.DateTime(timezone=True)
     instants = postgresql.ARRAY(sa.DateTime(timezone=True))
     op.create_table(
@@ -59,3 +61,4 @@ def downgrade() -> None:
     op.drop_table("periodic_reports")
     op.drop_table("case_review_facts")
     op.drop_column("cases", "subject_words")
+    op.drop_index("ix_cases_received_at", table_name="cases")
