@@ -11,8 +11,10 @@ from activities.case_store import CaseStore
 from activities.deadlines import DeadlineActivities
 from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
 from activities.digest import DigestActivities
+from activities.monthly_report import MonthlyReportActivities
 from activities.retention import retention_activities
 from core.director_general_digest import ensure_director_general_digest
+from core.monthly_report_schedule import ensure_monthly_report_schedule
 from core.retention_schedule import ensure_retention_schedule
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
@@ -20,6 +22,7 @@ from core.timekeeping import timekeeping
 from store.db import Database
 from workflows.case import CaseWorkflow, delivery_task_queue
 from workflows.digest import DirectorGeneralDigestWorkflow
+from workflows.monthly_report import MonthlyReportWorkflow
 from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("complaints.worker")
@@ -44,10 +47,11 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
     deadlines = DeadlineActivities(calendar)
     delivery = DeliveryActivities(database, settings)
     digest = DigestActivities(database, settings, calendar)
+    monthly_report = MonthlyReportActivities(database, settings, policy, calendar)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow, DirectorGeneralDigestWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow, DirectorGeneralDigestWorkflow, MonthlyReportWorkflow],
         activities=[
             store.record_case,
             store.record_step,
@@ -60,6 +64,11 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
             *retention_activities(database, policy),
             digest.next_working_day_close,
             digest.send_director_general_digest,
+            # The periodic review's monthly report and the policy's review reminder.
+            monthly_report.plan_monthly_report,
+            monthly_report.make_monthly_report,
+            monthly_report.send_monthly_report,
+            monthly_report.remind_policy_review,
         ],
         # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
@@ -95,6 +104,7 @@ async def run_worker(settings: Settings) -> None:
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
     await ensure_retention_schedule(client, settings, timekeeping(settings).policy)
     await ensure_director_general_digest(client, settings)
+    await ensure_monthly_report_schedule(client, settings, timekeeping(settings).policy)
     await _run_until_stopped(build_worker(client, settings, database), settings)
     await database.dispose()
 

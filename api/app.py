@@ -14,6 +14,7 @@ from api.limits import RequestSizeLimit
 from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.routes import admin, cases, codec, deliveries, evidence, intake, system, tracking
+from api.routes import reports as report_routes
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from core.timekeeping import timekeeping
@@ -81,5 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(codec.router)
     app.include_router(admin.router)
     app.include_router(deliveries.router)
+    # The periodic review's figures (issue 14).
+    app.include_router(report_routes.router)
     openapi.install(app)
     return app

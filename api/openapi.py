@@ -93,7 +93,8 @@ _EVIDENCE_FILE = {
 
 COMPONENT_EXAMPLES: dict[str, Any] = {
     "TriageBody": {"department": "CIVIL_STATUS", "kind": "complaint", "priority": None},
-    "RejectBody": {"reason": "Outside the ministry's competence: this concerns the municipality."},
+    "RejectBody": {"reason": "Outside the ministry's competence: this concerns the municipality.",
+                   "ground": "not_competent"},
     "RequestInfoBody": {"question": "At which office did you apply, and on what date?"},
     "SubmitterInfoBody": {"answer": "At the Seeb office, on 8 February."},
     "ReplyBody": {"summary": "The renewal waited for a missing photograph; the passport was issued on 3 March."},

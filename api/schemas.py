@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Ema
 from pydantic_core import PydanticCustomError
 
 from domain.kinds import Channel, Kind, Priority, Status, SubmitterCategory
+from domain.steps import RejectionGround
 
 # Embeddings, overrides and isolates: each reorders the text after it (a name that reads backwards).
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -250,6 +251,9 @@ class TriageBody(StrictBody):
 
 class RejectBody(StrictBody):
     reason: free_text(2000)
+    ground: RejectionGround | None = Field(
+        default=None, description="Why, as a count the periodic review reports: `not_competent` (outside the "
+        "ministry's competence), `unlawful`, `not_genuine` or `duplicate`.")
 
 
 class RequestInfoBody(StrictBody):

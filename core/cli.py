@@ -79,6 +79,33 @@ def _deliver_running_cases(_: argparse.Namespace) -> None:
     _exit_without_client_teardown()
 
 
+def _report(args: argparse.Namespace) -> None:
+    """The month's report, made and sent by the worker's MonthlyReportWorkflow (once per month, however often)."""
+    import re
+
+    from temporalio.common import WorkflowIDReusePolicy
+
+    from core.temporal import connect_when_ready
+    from workflows.monthly_report import MonthlyReportWorkflow
+    from workflows.monthly_report_messages import MonthlyReportRun
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        sys.exit(f"error: --month must be a month like 2026-11, not {args.month!r}")
+    settings = get_settings()
+
+    async def run() -> str:
+        client = await connect_when_ready(settings)
+        outcome = await client.execute_workflow(
+            MonthlyReportWorkflow.run, MonthlyReportRun(month=args.month), id=f"monthly-report-{args.month}-by-hand",
+            task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"The monthly report of {args.month}, by hand",
+        )
+        return outcome.status
+
+    print(f"the report of {args.month}: {asyncio.run(run())}")
+    _exit_without_client_teardown()
+
+
 def _verify(args: argparse.Namespace) -> None:
     """Compare every case's record with its workflow; with repair, bring the record to the workflow."""
     from core.temporal import connect_when_ready
@@ -238,6 +265,9 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("references", nargs="*", metavar="REFERENCE", help="only these cases (default: all)")
         command.set_defaults(run=_verify, repair=repairs)
     add_signal_command(commands)
+    report = commands.add_parser("report", help="make last month's review report by hand and send it (once a month)")
+    report.add_argument("--month", required=True, help="the month, e.g. 2026-11")
+    report.set_defaults(run=_report)
     mailsink = commands.add_parser("mailsink", help="a local SMTP server that keeps messages as .eml files")
     mailsink.add_argument("--folder", type=Path, help="default: mail/ in the data dir")
     mailsink.add_argument("--host", default="127.0.0.1")

@@ -98,6 +98,17 @@ def _priority_key(priority: str | None) -> str:
         raise ValueError(f"unknown priority {priority!r}") from None
 
 
+@dataclass(frozen=True)
+class PolicyReview:
+    """When the policy itself is next reviewed, who owns that, and who else reads the monthly report."""
+
+    next_review: date
+    owner: str
+    owner_email: str | None = None
+    # Besides the Director General: the addresses the monthly report goes to.
+    monthly_report_to: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """One version of the ministry's policy, as loaded from policy.toml."""
@@ -123,6 +134,8 @@ class Policy:
     extra_holidays: tuple[date, ...] = ()
     # Dates the package lists but the ministry works.
     not_holidays: tuple[date, ...] = ()
+    # The policy's own review (policy, "Evaluation and improvement"): when it falls due and whom to remind.
+    review: PolicyReview | None = None
 
     def response_times(self, kind: Kind, priority: str | None = None) -> ResponseTimes:
         """The response times for a kind; only reports depend on the priority."""
@@ -324,6 +337,7 @@ def _build_policy(root: _Table) -> Policy:
         personal_data_retention_days=retention.positive_int("personal_data_days"),
         departments=departments,
         routing=routing,
+        review=_review(root),
     )
     _check_overrides(calendar, policy)
     for table in (calendar, times, handling, retention, root):
@@ -425,3 +439,18 @@ def _routing(root: _Table, codes: set[str]) -> tuple[RoutingRule, ...]:
             raise table.fail("department", f"unknown department {rule.department!r}")
         rules.append(rule)
     return tuple(rules)
+
+
+def _review(root: _Table) -> PolicyReview | None:
+    if root.get("review", None) is None:
+        return None
+    table = root.table("review")
+    value = table.get("next_review")
+    review = PolicyReview(
+        next_review=table._date("next_review", value),
+        owner=table.string("owner"),
+        owner_email=table.string("owner_email", None) if table.get("owner_email", None) is not None else None,
+        monthly_report_to=table.strings("monthly_report_to", []),
+    )
+    table.finish()
+    return review

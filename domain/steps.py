@@ -36,6 +36,16 @@ class CloseReason(StrEnum):
     REJECTED = "rejected"
 
 
+class RejectionGround(StrEnum):
+    """Why a case was rejected, as the policy's evaluation step checks it (policy, "Duties of the ministry"):
+    the ministry is not the competent body, the request is unlawful, not genuine, or a duplicate."""
+
+    NOT_COMPETENT = "not_competent"
+    UNLAWFUL = "unlawful"
+    NOT_GENUINE = "not_genuine"
+    DUPLICATE = "duplicate"
+
+
 class Detail(StrEnum):
     """The keys of a timeline entry's details and of a message's context."""
 
@@ -47,6 +57,8 @@ class Detail(StrEnum):
     KIND = "kind"
     PRIORITY = "priority"
     ESCALATION_LEVEL = "escalation_level"
+    # A rejection's ground (RejectionGround): a count for the periodic review, unlike its free-text reason.
+    GROUND = "ground"
     DEPARTMENT_DUE = "department_due"
     ANSWER_DUE = "answer_due"
     INFO_DUE = "info_due"

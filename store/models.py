@@ -296,3 +296,26 @@ class PublicSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _utc_column(nullable=False)
     expires_at: datetime = _utc_column(nullable=False, index=True)
+
+
+class PeriodicReport(SQLModel, table=True):
+    """A report of the periodic review (the monthly report, a policy-review reminder), kept as made and
+    claimed before it is sent so that it goes once (store/reports.py)."""
+
+    __tablename__ = "periodic_reports"
+
+    # "monthly-2026-11", "policy-review-2027-06-01"
+    key: str = Field(primary_key=True, max_length=60)
+    period_start: datetime = _utc_column(nullable=False)
+    period_end: datetime = _utc_column(nullable=False)
+    # pending, sending, sent, no_address; pending again after a failed send
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    # The figures as computed (counts only), the email's HTML and the PDF.
+    figures: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    pdf: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = _utc_column(nullable=False)
+    updated_at: datetime = _utc_column(nullable=False)
+    sent_at: datetime | None = _utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)

@@ -383,7 +383,8 @@ class CaseWorkflow:
             Action.REJECT,
             request.actor,
             from_status=from_status,
-            detail={Detail.REASON: request.reason},
+            # The ground only when given: a rejection without one records what it always did.
+            detail={Detail.REASON: request.reason, **({Detail.GROUND: request.ground} if request.ground else {})},
             notifications=[self._to_submitter("rejection", reason=request.reason)],
         )
 

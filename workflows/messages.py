@@ -115,6 +115,8 @@ class TriageRequest:
 class RejectRequest:
     actor: Actor
     reason: str
+    # A RejectionGround's value; none on rejections sent before grounds existed.
+    ground: str | None = None
 
 
 @dataclass

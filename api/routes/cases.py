@@ -173,7 +173,7 @@ async def reject(reference: str, body: RejectBody, caller: CallerDep, services: 
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Reject the case with the reason the submitter will be told (competence, lawfulness, genuineness, duplicate)."""
     return await cases.act(services, caller, reference, CaseWorkflow.reject,
-                           RejectRequest(caller.as_actor(), body.reason),
+                           RejectRequest(caller.as_actor(), body.reason, body.ground),
                            body=body, idempotency_key=idempotency_key)
 
 

@@ -17,6 +17,7 @@ from core.temporal import data_converter
 from tests.conftest import TEST_CODEC_KEYS
 from workflows.case import CaseWorkflow
 from workflows.digest import DirectorGeneralDigestWorkflow
+from workflows.monthly_report import MonthlyReportWorkflow
 from workflows.retention import RetentionWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -29,7 +30,8 @@ def test_there_are_histories_to_replay():
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
 async def test_history_replays_without_nondeterminism(path: Path):
     history = WorkflowHistory.from_json(f"case-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[CaseWorkflow, RetentionWorkflow, DirectorGeneralDigestWorkflow],
+    replayer = Replayer(workflows=[CaseWorkflow, RetentionWorkflow, DirectorGeneralDigestWorkflow,
+                                   MonthlyReportWorkflow],
                         data_converter=data_converter(Settings(COMPLAINTS_CODEC_KEYS=TEST_CODEC_KEYS)))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
