@@ -130,7 +130,7 @@ def _share(part: str, whole: str) -> str:
     return f"CASE WHEN {whole} > 0 THEN round(({part})::numeric / ({whole}), 4) END"
 
 
-# A case's facts for the review, kept in `case_review_facts` (store/migrations/versions/0014_periodic_reports.py):
+# A case's facts for the review, kept in `case_review_facts` (store/migrations/versions/0015_periodic_reports.py):
 # what its timeline says, as instants. A case that is closed or rejected takes no step the review reads again, so
 # its facts, once computed after it ended, are final; the others are computed again before each report. The
 # report then reads one row a case instead of its whole timeline.
