@@ -28,19 +28,10 @@ from api.service import cases
 from api.service.tracking import TrackingView
 from domain.calendar import days_between
 from domain.kinds import Channel, Kind, Status
+from domain.lifecycle import Action
 from domain.policy import DEPARTMENT_CODE_PATTERN
 from store.case_lists import CaseFilters
-from workflows.case import CaseWorkflow
-from workflows.messages import (
-    CaseView,
-    CloseRequest,
-    ContestRequest,
-    DepartmentReply,
-    InfoRequest,
-    RejectRequest,
-    SubmitterInfo,
-    SubmitterResponse,
-)
+from workflows.messages import CaseView
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -172,36 +163,32 @@ async def triage(reference: str, body: TriageBody, caller: CallerDep, services: 
 async def reject(reference: str, body: RejectBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Reject the case with the reason the submitter will be told (competence, lawfulness, genuineness, duplicate)."""
-    return await cases.act(services, caller, reference, CaseWorkflow.reject,
-                           RejectRequest(caller.as_actor(), body.reason, body.ground),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.REJECT, body,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/request-info", response_model=CaseView, responses=ERRORS)
 async def request_info(reference: str, body: RequestInfoBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Ask the submitter for more details; every clock pauses until they answer."""
-    return await cases.act(services, caller, reference, CaseWorkflow.request_info,
-                           InfoRequest(caller.as_actor(), body.question),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.REQUEST_INFO, body,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/submitter-info", response_model=CaseView, responses=ERRORS)
 async def submitter_info(reference: str, body: SubmitterInfoBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Pass on the submitter's answer; the clocks resume with deadlines moved by the pause."""
-    return await cases.act(services, caller, reference, CaseWorkflow.submitter_info,
-                           SubmitterInfo(caller.as_actor(), body.answer),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.SUBMITTER_INFO, body,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/reply", response_model=CaseView, responses=ERRORS)
 async def reply(reference: str, body: ReplyBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """The department's (or, once escalated, the Director General's) reply on the case."""
-    return await cases.act(services, caller, reference, CaseWorkflow.reply,
-                           DepartmentReply(caller.as_actor(), body.summary),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.REPLY, body,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/instruct", response_model=CaseView, responses=ERRORS)
@@ -216,24 +203,21 @@ async def instruct(reference: str, body: InstructBody, caller: CallerDep, servic
 async def respond(reference: str, body: RespondBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Send the answer to the submitter; the contest window opens."""
-    return await cases.act(services, caller, reference, CaseWorkflow.respond,
-                           SubmitterResponse(caller.as_actor(), body.message),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.RESPOND, body,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/close", response_model=CaseView, responses=ERRORS)
 async def close(reference: str, body: CloseBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Close and archive the case on the submitter's acceptance of the answer."""
-    return await cases.act(services, caller, reference, CaseWorkflow.close,
-                           CloseRequest(caller.as_actor()),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.CLOSE, body,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/{reference}/contest", response_model=CaseView, responses=ERRORS)
 async def contest(reference: str, body: ContestBody, caller: CallerDep, services: ServicesDep,
         idempotency_key: IdempotencyKey = None) -> CaseView:
     """Pass on the submitter's contest of the answer; the case reopens at level 2."""
-    return await cases.act(services, caller, reference, CaseWorkflow.contest,
-                           ContestRequest(caller.as_actor(), body.reason),
-                           body=body, idempotency_key=idempotency_key)
+    return await cases.act_on(services, caller, reference, Action.CONTEST, body,
+                              idempotency_key=idempotency_key)

@@ -37,6 +37,7 @@ from api.service.visibility import (
     sees_every_case,
 )
 from domain.kinds import FINAL_STATUSES, Kind, Priority, Role
+from domain.lifecycle import Action
 from store.case_lists import CaseFilters, reads_of_case
 from store.case_lists import list_cases as list_case_rows
 from store.cases import find_case, read_case_file, record_read
@@ -44,7 +45,18 @@ from store.deliveries import messages_of_case
 from store.departments import active_department_codes, find_department
 from store.models import CaseRecord, TimelineEntry
 from workflows.case import CaseWorkflow
-from workflows.messages import CaseView, Instruction, TriageRequest
+from workflows.messages import (
+    CaseView,
+    CloseRequest,
+    ContestRequest,
+    DepartmentReply,
+    InfoRequest,
+    Instruction,
+    RejectRequest,
+    SubmitterInfo,
+    SubmitterResponse,
+    TriageRequest,
+)
 
 
 async def read_case(services: Services, caller: Caller, reference: str) -> CasePublic | TrackingView:
@@ -176,6 +188,33 @@ async def act(services: Services, caller: Caller, reference: str, update, reques
     its refusal as an error."""
     await ensure_visible(services, caller, reference)
     return await send_update(services, reference, update, request, body=body, idempotency_key=idempotency_key)
+
+
+# Each action that is one message to the workflow: its Update, and the message made from the actor and the body
+# (api/schemas.py's body of that action). Triage and instruct check the directory first (below).
+MESSAGES = {
+    Action.REJECT: (CaseWorkflow.reject, lambda actor, body: RejectRequest(actor, body.reason, body.ground)),
+    Action.REQUEST_INFO: (CaseWorkflow.request_info, lambda actor, body: InfoRequest(actor, body.question)),
+    Action.SUBMITTER_INFO: (CaseWorkflow.submitter_info, lambda actor, body: SubmitterInfo(actor, body.answer)),
+    Action.REPLY: (CaseWorkflow.reply, lambda actor, body: DepartmentReply(actor, body.summary)),
+    Action.RESPOND: (CaseWorkflow.respond, lambda actor, body: SubmitterResponse(actor, body.message)),
+    Action.CLOSE: (CaseWorkflow.close, lambda actor, body: CloseRequest(actor)),
+    Action.CONTEST: (CaseWorkflow.contest, lambda actor, body: ContestRequest(actor, body.reason)),
+}
+
+
+async def act_on(services: Services, caller: Caller, reference: str, action: Action, body: BaseModel, *,
+                 idempotency_key: str | None) -> CaseView:
+    """Take `action` on the case with its body, as the JSON route and the console's form both send it."""
+    if action == Action.TRIAGE:
+        return await triage(services, caller, reference, body.department, body.kind, body.priority, body=body,
+                            idempotency_key=idempotency_key)
+    if action == Action.INSTRUCT:
+        return await instruct(services, caller, reference, body.instruction, body.department, body=body,
+                              idempotency_key=idempotency_key)
+    update, message = MESSAGES[action]
+    return await act(services, caller, reference, update, message(caller.as_actor(), body), body=body,
+                     idempotency_key=idempotency_key)
 
 
 async def triage(services: Services, caller: Caller, reference: str, department: str, kind: Kind | None,

@@ -45,6 +45,7 @@ from web.console.case_words import (
     CHANNEL_WORDS,
     CLOSE_REASON_WORDS,
     DELIVERY_STATE_WORDS,
+    GROUND_WORDS,
     KIND_WORDS,
     MESSAGE_STATE_WORDS,
     MESSAGE_WORDS,
@@ -67,16 +68,6 @@ from web.console.queues import not_found_page
 from web.console.session import CheckedFormDep, StaffDep, console_page
 from web.i18n import Words, words_for
 from web.templating import wants_fragment
-from workflows.case import CaseWorkflow
-from workflows.messages import (
-    CloseRequest,
-    ContestRequest,
-    DepartmentReply,
-    InfoRequest,
-    RejectRequest,
-    SubmitterInfo,
-    SubmitterResponse,
-)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -134,17 +125,6 @@ FORMS = (
 )
 FORM_OF = {form.slug: form for form in FORMS}
 
-# The actions that are one text for the workflow, by the message the JSON route sends (api/routes/cases.py).
-_UPDATES = {
-    Action.REJECT: (CaseWorkflow.reject, RejectRequest),
-    Action.REQUEST_INFO: (CaseWorkflow.request_info, InfoRequest),
-    Action.SUBMITTER_INFO: (CaseWorkflow.submitter_info, SubmitterInfo),
-    Action.REPLY: (CaseWorkflow.reply, DepartmentReply),
-    Action.RESPOND: (CaseWorkflow.respond, SubmitterResponse),
-    Action.CONTEST: (CaseWorkflow.contest, ContestRequest),
-}
-
-
 @dataclass
 class Refusal:
     slug: str
@@ -195,21 +175,7 @@ def _attempt_key(form) -> str | None:
 
 
 async def _send(services: Services, staff, reference: str, action_form: ActionForm, body, key: str | None) -> None:
-    caller = staff.caller
-    if action_form.action == Action.TRIAGE:
-        await cases.triage(services, caller, reference, body.department, body.kind, body.priority, body=body,
-                           idempotency_key=key)
-    elif action_form.action == Action.INSTRUCT:
-        await cases.instruct(services, caller, reference, body.instruction, body.department, body=body,
-                             idempotency_key=key)
-    elif action_form.action == Action.CLOSE:
-        await cases.act(services, caller, reference, CaseWorkflow.close, CloseRequest(caller.as_actor()),
-                        body=body, idempotency_key=key)
-    else:
-        update, message = _UPDATES[action_form.action]
-        await cases.act(services, caller, reference, update,
-                        message(caller.as_actor(), getattr(body, action_form.text_field)),
-                        body=body, idempotency_key=key)
+    await cases.act_on(services, staff.caller, reference, action_form.action, body, idempotency_key=key)
 
 
 def _invalid_words(words: Words, invalid: ValidationError) -> str:
@@ -265,6 +231,7 @@ async def _render(request: Request, services: Services, staff, reference: str, *
         refusal_elsewhere=refusal is not None and refusal.slug not in {each.slug for each in forms},
         attempt=uuid.uuid4().hex,
         departments=await active_departments(services.database), kinds=KIND_WORDS, priorities=PRIORITY_WORDS,
+        grounds=GROUND_WORDS,
         printed_at=words.when(datetime.now(UTC)),
     )
     # htmx swaps only what answers 2xx: a refusal comes back as the case's part, with its reason, all the same.

@@ -10,7 +10,16 @@ from datetime import datetime
 
 from domain.kinds import Channel, Kind, Priority, Role, Status, SubmitterCategory
 from domain.lifecycle import SUBMITTER, Action
-from domain.steps import Addressee, CloseReason, DeliveryState, Detail, MessageState, Recipient, Step
+from domain.steps import (
+    Addressee,
+    CloseReason,
+    DeliveryState,
+    Detail,
+    MessageState,
+    Recipient,
+    RejectionGround,
+    Step,
+)
 from web.console.navigation import ROLE_NAMES
 from web.i18n import Words
 
@@ -41,6 +50,11 @@ CATEGORY_WORDS = {
 PRIORITY_WORDS = {
     Priority.CRITICAL: N_("Critical"), Priority.HIGH: N_("High"), Priority.NORMAL: N_("Normal"),
     Priority.LOW: N_("Low"),
+}
+# A rejection's ground, as the policy's evaluation checks it (domain.steps.RejectionGround).
+GROUND_WORDS = {
+    RejectionGround.NOT_COMPETENT: N_("Outside the ministry's competence"), RejectionGround.UNLAWFUL: N_("Unlawful"),
+    RejectionGround.NOT_GENUINE: N_("Not genuine"), RejectionGround.DUPLICATE: N_("A duplicate of another case"),
 }
 # What each step of a timeline was, in the policy's words.
 STEP_WORDS = {
