@@ -7,6 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# Pango, which WeasyPrint uses to set the monthly report's PDF (and to shape its Arabic).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, read from pyproject.toml, so a code change does not reinstall them.
 # Only [project].dependencies: the test extras stay out of the image.
 COPY pyproject.toml /tmp/src/pyproject.toml

@@ -11,6 +11,7 @@ from web.console import (
     new_case,
     password,
     queues,
+    review,
     session,
     sign_in,
     single_sign_on,
@@ -28,3 +29,4 @@ def install(app: FastAPI) -> None:
     app.include_router(bulk_triage.router)
     app.include_router(admin.router)
     app.include_router(evidence.router)
+    app.include_router(review.router)

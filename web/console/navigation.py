@@ -20,12 +20,14 @@ ADMIN_LINKS = (
     Link("/console/admin/audit", "Sign-in audit"),
 )
 
+REVIEW = Link("/console/review", "Periodic review")
+
 MENU: dict[Role, tuple[Link, ...]] = {
     Role.CALL_CENTRE: (NEW_CASE, Link("/console/queues/entered", "Cases I entered")),
-    Role.CS_AGENT: (QUEUES, NEW_CASE),
-    Role.DEPARTMENT: (QUEUES,),
-    Role.DIRECTOR_GENERAL: (QUEUES,),
-    Role.AUDITOR: (QUEUES,),
+    Role.CS_AGENT: (QUEUES, NEW_CASE, REVIEW),
+    Role.DEPARTMENT: (QUEUES, REVIEW),
+    Role.DIRECTOR_GENERAL: (QUEUES, REVIEW),
+    Role.AUDITOR: (QUEUES, REVIEW),
     Role.ADMIN: ADMIN_LINKS,
 }
 
