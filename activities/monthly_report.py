@@ -11,7 +11,6 @@ import html
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate
 from zoneinfo import ZoneInfo
 
 import fontpkg_amiri
@@ -284,13 +283,7 @@ class ReportMail(EmailTransport):
 
     def _email(self, envelope: Envelope) -> EmailMessage:
         message = self._report
-        email = EmailMessage()
-        email["From"] = self._settings.smtp_from
-        email["To"] = envelope.address
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(usegmt=True)
-        # The report's key as Message-ID: a resend after a crash is the same message to any mail system.
-        email["Message-ID"] = f"<{envelope.idempotency_key}@{self._settings.smtp_from.rpartition('@')[2]}>"
+        email = self._addressed(envelope, message.subject)  # the report's key as its Message-ID
         email.set_content(message.text)
         email.add_alternative(message.html, subtype="html")
         if message.pdf:

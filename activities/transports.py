@@ -99,15 +99,20 @@ class EmailTransport:
                 return
             raise DeliveryFailed(f"email: could not reach the mail server ({type(error).__name__})") from None
 
-    def _email(self, envelope: Envelope) -> EmailMessage:
-        rendered = envelope.message
+    def _addressed(self, envelope: Envelope, subject: str) -> EmailMessage:
+        """An email to the envelope's address, its Message-ID the idempotency key: a resend after a crash is the
+        same message to any mail system."""
         email = EmailMessage()
         email["From"] = self._settings.smtp_from
         email["To"] = envelope.address
-        email["Subject"] = rendered.subject
+        email["Subject"] = subject
         email["Date"] = formatdate(usegmt=True)
-        # The idempotency key as Message-ID: a resend after a crash is the same message to any mail system.
         email["Message-ID"] = f"<{envelope.idempotency_key}@{self._settings.smtp_from.rpartition('@')[2]}>"
+        return email
+
+    def _email(self, envelope: Envelope) -> EmailMessage:
+        rendered = envelope.message
+        email = self._addressed(envelope, rendered.subject)
         email.set_content(rendered.body)
         email.add_alternative(_html(rendered), subtype="html")
         # After the content: set_content replaces every Content-* header.
