@@ -4,6 +4,7 @@ Content-Security-Policy to refuse (so a page that needed one would break in the 
 
 import datetime
 import ipaddress
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -215,14 +216,22 @@ def provider() -> Iterator:
         yield running
 
 
+def _shape(path: str) -> str:
+    """A page's kind: its path without query, any case reference or file id (one case page stands for all)."""
+    bare = path.split("#", 1)[0].split("?", 1)[0]
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "ID", re.sub(r"[CRS]-\d{4}-\d{6}", "REF", bare))
+
+
 async def _pages_of(client: httpx.AsyncClient, start: list[str], *, most: int = 60) -> dict[str, str]:
-    """Every console page reachable from `start` through the console's own links: {path: HTML}."""
+    """Every kind of console page reachable from `start` through the console's own links: {path: HTML}."""
     seen: dict[str, str] = {}
+    shapes: set[str] = set()
     waiting = list(start)
     while waiting and len(seen) < most:
         path = waiting.pop(0)
-        if path in seen or "/sign-out" in path:
+        if path in seen or "/sign-out" in path or (path not in start and _shape(path) in shapes):
             continue
+        shapes.add(_shape(path))
         answer = await client.get(path, follow_redirects=True)
         if not answer.headers.get("content-type", "").startswith("text/html"):
             continue
