@@ -14,6 +14,7 @@ from activities.digest import DigestActivities
 from activities.monthly_report import MonthlyReportActivities
 from activities.retention import retention_activities
 from core.director_general_digest import ensure_director_general_digest
+from core.metrics import sdk_metrics_runtime
 from core.monthly_report_schedule import ensure_monthly_report_schedule
 from core.retention_schedule import ensure_retention_schedule
 from core.settings import Settings, get_settings
@@ -99,7 +100,7 @@ def build_delivery_worker(client, settings: Settings, database: Database) -> Wor
 
 
 async def run_worker(settings: Settings) -> None:
-    client = await connect_when_ready(settings)
+    client = await connect_when_ready(settings, runtime=sdk_metrics_runtime(settings, settings.worker_metrics_port))
     database = Database(settings.resolved_database_url(), pool_size=CASE_WORKER_CONNECTIONS)
     # The daily erasure of personal data past the policy's retention period; harmless when it exists.
     await ensure_retention_schedule(client, settings, timekeeping(settings).policy)
@@ -110,7 +111,7 @@ async def run_worker(settings: Settings) -> None:
 
 
 async def run_delivery_worker(settings: Settings) -> None:
-    client = await connect_when_ready(settings)
+    client = await connect_when_ready(settings, runtime=sdk_metrics_runtime(settings, settings.sender_metrics_port))
     database = Database(settings.resolved_database_url(), pool_size=SENDER_CONCURRENCY)
     await _run_until_stopped(build_delivery_worker(client, settings, database), settings)
     await database.dispose()

@@ -5,11 +5,11 @@ import secrets
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, PositiveFloat, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, IPvAnyNetwork, PositiveFloat, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OWNER_ONLY_FOLDER = 0o700
 OWNER_ONLY_FILE = 0o600
@@ -270,6 +270,37 @@ class Settings(BaseSettings):
         description="Submissions one address may send per hour without the proof of work (browsers without "
         "JavaScript); with it, only COMPLAINTS_PUBLIC_PER_MINUTE applies.",
     )
+
+    # --- Metrics for Prometheus (obs-metrics: core/metrics.py, api/metrics.py). A port left unset: no endpoint.
+    metrics_host: str = Field(
+        default="127.0.0.1", alias="COMPLAINTS_METRICS_HOST",
+        description="The address every metrics endpoint listens on; 0.0.0.0 in a container that Prometheus "
+        "scrapes from another one.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, alias="COMPLAINTS_WORKER_METRICS_PORT",
+        description="The case worker's Temporal SDK metrics (Prometheus, /metrics). Unset: none.",
+    )
+    sender_metrics_port: int | None = Field(
+        default=None, alias="COMPLAINTS_SENDER_METRICS_PORT",
+        description="The sender's (`complaints delivery`) Temporal SDK metrics (Prometheus, /metrics). Unset: none.",
+    )
+    api_metrics_port: int | None = Field(
+        default=None, alias="COMPLAINTS_API_METRICS_PORT",
+        description="The API's /metrics (requests, case figures), on a port of its own beside the API's. Unset: none.",
+    )
+    metrics_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list, alias="COMPLAINTS_METRICS_ALLOWED_NETWORKS",
+        description="Networks (CIDRs, comma-separated) besides 127.0.0.1 whose addresses may read the API's "
+        "/metrics, e.g. Prometheus's container network; any other address gets 403.",
+    )
+
+    @field_validator("metrics_allowed_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, networks: object) -> object:
+        if isinstance(networks, str):
+            return [network.strip() for network in networks.split(",") if network.strip()]
+        return networks
 
     def refuse_unsafe(self) -> None:
         """In production, stop on the first secret that is missing or left at its default, naming its setting."""

@@ -13,6 +13,7 @@ from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
 )
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import codec_from
@@ -32,20 +33,22 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the process's own (core/metrics.py, its metrics exporter); None: the SDK's default."""
     return await Client.connect(
         settings.resolved_temporal_address(),
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        runtime=runtime,
     )
 
 
-async def connect_when_ready(settings: Settings, timeout: float = 60) -> Client:
+async def connect_when_ready(settings: Settings, timeout: float = 60, runtime: Runtime | None = None) -> Client:
     """Connect, waiting for a server that is still starting (the dev stack starts everything at once)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client = await connect(settings)
+            client = await connect(settings, runtime)
             await client.count_workflows()
             return client
         except Exception as error:
