@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 import web
-from api import errors, openapi
+from api import errors, metrics, openapi
 from api.deps import Services
 from api.limits import RequestSizeLimit
 from api.public_limit import PublicLimiter
@@ -85,4 +85,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # The periodic review's figures (issue 14).
     app.include_router(report_routes.router)
     openapi.install(app)
+    # Outermost, so that what it counts is what callers got (api/metrics.py serves it on its own port).
+    app.state.request_metrics = metrics.instrument(app)
     return app

@@ -33,13 +33,12 @@ def _delivery(_: argparse.Namespace) -> None:
 
 
 def _api(_: argparse.Namespace) -> None:
-    import uvicorn
-
     from api.app import create_app
+    from api.metrics import serve_api
 
     settings = get_settings()
     settings.resolved_database_url()  # here, not in uvicorn's start-up, which would bury it in a traceback
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    asyncio.run(serve_api(create_app(settings), settings))
 
 
 def _mailsink(args: argparse.Namespace) -> None:
