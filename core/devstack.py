@@ -25,6 +25,10 @@ RESTART_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
 # A child that stayed up this long has recovered; its next crash starts the backoff anew.
 STABLE_AFTER_SECONDS = 60
 PR_SET_PDEATHSIG = 1
+# Each process's metrics port (README "Metrics"), as the stack names them.
+METRICS_PORTS = (("worker", "COMPLAINTS_WORKER_METRICS_PORT", "worker_metrics_port"),
+                 ("sender", "COMPLAINTS_SENDER_METRICS_PORT", "sender_metrics_port"),
+                 ("API", "COMPLAINTS_API_METRICS_PORT", "api_metrics_port"))
 
 
 def _die_with_parent() -> None:
@@ -108,6 +112,7 @@ class DevStack:
         self.stopping = asyncio.Event()
         self.env = dict(os.environ)
         self.mail_folder: Path | None = None
+        self.metrics_ports: dict[str, str] = {}
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,11 +139,17 @@ class DevStack:
         await self._migrate()
         if not settings.smtp_host:
             await self._start_mailsink()
-        child_env = {**self.env, "PYTHONUNBUFFERED": "1"}
+        child_env = {**self.env, "PYTHONUNBUFFERED": "1", **self._metrics_ports()}
         for part in ("worker", "delivery", "api"):
             stopping = {} if part == "api" else {"stop_timeout": WORKER_STOP_TIMEOUT}
             await self._start(Child(part, [sys.executable, "-m", "core.cli", part], child_env, **stopping))
         await self._wait_for_api(self.children[-1])
+
+    def _metrics_ports(self) -> dict[str, str]:
+        """Every process exports metrics: on the ports set, else on free ones (kept across restarts)."""
+        for _, setting, attribute in METRICS_PORTS:
+            self.metrics_ports[setting] = str(getattr(self.settings, attribute) or free_port())
+        return self.metrics_ports
 
     async def _wait_for_api(self, api: Child, timeout: float = 60) -> None:
         """Say "ready" only once the API listens, so the URLs announced answer; a crash is left to supervision."""
@@ -208,6 +219,9 @@ class DevStack:
             say(f"Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}  (codec {codec_endpoint(settings)}: "
                 "decoded for customer service and auditors signed in to the console, README \"Operators\")")
         say(f"Temporal      {self.env.get('TEMPORAL_ADDRESS')}  namespace {settings.temporal_namespace}")
+        host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::", "") else settings.metrics_host
+        for part, setting, _ in METRICS_PORTS:
+            say(f"metrics       {part:<6} http://{host}:{self.metrics_ports[setting]}/metrics")
         say(f"data          {settings.data_dir.resolve()}")
         if self.mail_folder:
             say(f"email         kept as .eml files in {self.mail_folder}")

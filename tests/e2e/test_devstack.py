@@ -295,6 +295,23 @@ def _assert_nothing_left(stack: Stack, exit_code: int) -> None:
     assert "[dev] stopped" in stack.log()
 
 
+# What each process's metrics hold from its start (the SDK's pollers) or, for the API, from the database.
+METRICS_OF = {"worker": "temporal_num_pollers", "sender": "temporal_num_pollers", "API": "complaints_open_cases"}
+
+
+def _announced_metrics(log: str) -> dict[str, str]:
+    announced = dict(re.findall(r"metrics\s+(worker|sender|API)\s+(http://127\.0\.0\.1:\d+/metrics)", log))
+    assert set(announced) == set(METRICS_OF), log
+    return announced
+
+
+def _assert_metrics(urls: dict[str, str]) -> bool:
+    for part, url in urls.items():
+        response = httpx.get(url, timeout=5)
+        assert response.status_code == 200 and METRICS_OF[part] in response.text, (part, response.text[:500])
+    return True
+
+
 @pytest.mark.timeout(900)
 def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_with_its_state() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-e2e-"))
@@ -344,6 +361,10 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         codec = httpx.get(f"{ui_origin}/api/v1/settings", timeout=5).json()["Codec"]
         assert codec["Endpoint"] == f"{stack.api}/v1/codec", codec
 
+        # 4b. Every process exports its metrics where the stack says (README "Metrics").
+        metrics = _announced_metrics(log)
+        _assert_metrics(metrics)
+
         # 5. Kill the worker: the supervisor starts another, and a case submitted meanwhile is recorded.
         stack.remember_children()
         workers = _wait_for(stack.worker_processes, 10, "the worker process")
@@ -358,6 +379,8 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         assert len(replacements) == 1, replacements
         stack.remember_children()
         assert "worker exited with -9; restarting" in stack.log()
+        # The new worker binds the same metrics port again.
+        _wait_for(lambda: _assert_metrics({"worker": metrics["worker"]}), 30, "the new worker's metrics")
         second_case = _recorded_case(stack, auditor, second)
         assert second_case["timeline"][0]["action"] == "received"
         assert second_case["subject"] == "Second complaint"
