@@ -41,7 +41,7 @@ def test_prometheus_scrapes_the_three_processes_and_loads_the_rules():
     config = yaml.safe_load(PROMETHEUS.read_text())
     targets = {job["job_name"]: [target for static in job["static_configs"] for target in static["targets"]]
                for job in config["scrape_configs"]}
-    assert targets == {"complaints-worker": ["worker:9464"], "complaints-sender": ["sender:9465"],
+    assert targets == {"complaints-worker": ["worker:9464"], "complaints-sender": ["delivery:9465"],
                        "complaints-api": ["api:9466"]}
     assert config["rule_files"] == [f"/etc/prometheus/{ALERTS.name}"]
 
