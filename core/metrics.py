@@ -2,7 +2,7 @@
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from core.settings import Settings
+from core.settings import NotConfigured, Settings
 
 # Seconds, as Prometheus and every other duration here are (the SDK's default is milliseconds, without a unit).
 SDK_PROMETHEUS_OPTIONS = {"durations_as_seconds": True}
@@ -15,5 +15,10 @@ def sdk_metrics_runtime(settings: Settings, port: int | None) -> Runtime | None:
     """
     if port is None:
         return None
-    exporter = PrometheusConfig(bind_address=f"{settings.metrics_host}:{port}", **SDK_PROMETHEUS_OPTIONS)
-    return Runtime(telemetry=TelemetryConfig(metrics=exporter))
+    address = f"{settings.metrics_host}:{port}"
+    exporter = PrometheusConfig(bind_address=address, **SDK_PROMETHEUS_OPTIONS)
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=exporter))
+    except ValueError as error:  # the SDK's word for a port it cannot bind
+        raise NotConfigured(f"no metrics exporter at {address} ({error}): set another COMPLAINTS_*_METRICS_PORT, "
+                            "or leave it unset for none") from error

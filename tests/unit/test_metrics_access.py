@@ -1,5 +1,7 @@
-"""Who may read the API's /metrics: 127.0.0.1 (any loopback address) and COMPLAINTS_METRICS_ALLOWED_NETWORKS."""
+"""Who may read the API's /metrics (127.0.0.1, any loopback address, and COMPLAINTS_METRICS_ALLOWED_NETWORKS), what
+the figures look like, and a metrics port that cannot be had."""
 
+import socket
 from ipaddress import ip_network
 
 import httpx
@@ -7,7 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from api.metrics import CaseFiguresCollector, may_read_metrics, metrics_app
-from core.settings import Settings
+from core.metrics import sdk_metrics_runtime
+from core.settings import NotConfigured, Settings
 from store.metrics import CaseFigures
 
 COMPOSE_NETWORK = [ip_network("172.18.0.0/16"), ip_network("fd00:1::/64")]
@@ -65,3 +68,13 @@ def test_the_figures_are_labelled_by_their_groups_and_a_case_without_department_
     # Every state is there, zero when empty, so that an alert on failed messages has a series to watch.
     assert registry.get_sample_value("complaints_messages", {"state": "failed"}) == 0
     assert registry.get_sample_value("complaints_messages", {"state": "sent"}) == 7
+
+
+def test_a_taken_sdk_metrics_port_is_said_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(NotConfigured, match=f"127.0.0.1:{port}.*METRICS_PORT"):
+            sdk_metrics_runtime(Settings(), port)
+    assert sdk_metrics_runtime(Settings(), None) is None
