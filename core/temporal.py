@@ -50,7 +50,8 @@ def connection_security(settings: Settings) -> dict:
     """
     cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
     if (cert is None) != (key is None):
-        given, missing = ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY")[::1 if cert else -1]
+        pair = ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY")
+        given, missing = pair if cert else pair[::-1]
         raise NotConfigured(f"{given} is set but {missing} is not: mTLS needs the client certificate and its key")
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     if not (cert or ca or settings.temporal_tls_server_name or settings.temporal_tls):

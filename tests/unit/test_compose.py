@@ -341,6 +341,34 @@ def test_grafana_gets_the_prometheus_datasource_and_the_repositorys_dashboard(se
     assert provider["allowUiUpdates"] is False, "the repository is the dashboard's one home"
     dashboard = json.loads((REPO / grafana[dashboard_target]).read_text())
     assert dashboard["title"] and dashboard["panels"]
+    # A provisioned dashboard gets no import dialog: `${DS_PROMETHEUS}` of an export would stay unresolved.
+    unresolved = [source for source in _datasources(dashboard) if not _resolves(source, dashboard)]
+    assert unresolved == [], "the dashboard names datasources Grafana does not have; use uid `prometheus`"
+
+
+BUILT_IN_DATASOURCES = {"grafana", "-- Grafana --", "-- Mixed --", "-- Dashboard --"}
+
+
+def _datasources(node: Any) -> list[str]:
+    """Every datasource a dashboard's panels, targets, variables and annotations name (uid, or legacy name)."""
+    if isinstance(node, list):
+        return [found for item in node for found in _datasources(item)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    source = node.get("datasource")
+    if isinstance(source, dict) and source.get("uid"):
+        found.append(source["uid"])
+    elif isinstance(source, str):
+        found.append(source)
+    return found + [found for key, value in node.items() if key != "datasource" for found in _datasources(value)]
+
+
+def _resolves(source: str, dashboard: dict[str, Any]) -> bool:
+    variables = {variable["name"] for variable in dashboard.get("templating", {}).get("list", [])
+                 if variable.get("type") == "datasource"}
+    return (source in {"prometheus", "Prometheus", *BUILT_IN_DATASOURCES}
+            or (source.startswith("$") and source.strip("${}") in variables))
 
 
 # --- The Temporal UI, behind a proxy that signs operators in and hands the codec their token.
