@@ -302,6 +302,41 @@ class Settings(BaseSettings):
             return [network.strip() for network in networks.split(",") if network.strip()]
         return networks
 
+    # --- compose-ops: Temporal Cloud or a TLS-protected cluster (core/temporal.py, connect). The names are those
+    # the `temporal` CLI reads, so one environment serves the service and the operator's CLI alike.
+    temporal_tls: bool = Field(
+        default=False, alias="TEMPORAL_TLS",
+        description="Connect over TLS, trusting the system's CA certificates; implied by any TEMPORAL_TLS_* file "
+        "or TEMPORAL_API_KEY.",
+    )
+    temporal_tls_cert: Path | None = Field(
+        default=None, alias="TEMPORAL_TLS_CERT",
+        description="The client certificate (PEM file) for mTLS; needs TEMPORAL_TLS_KEY.",
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None, alias="TEMPORAL_TLS_KEY",
+        description="The client certificate's private key (PEM file); needs TEMPORAL_TLS_CERT.",
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None, alias="TEMPORAL_TLS_CA",
+        description="The CA certificate (PEM file) that signed the server's certificate; unset: the system's.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, alias="TEMPORAL_TLS_SERVER_NAME",
+        description="The name in the server's certificate, when it is not the host of TEMPORAL_ADDRESS.",
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, alias="TEMPORAL_API_KEY",
+        description="A Temporal Cloud API key, sent as `Authorization: Bearer`; TLS is then on.",
+    )
+
+    @field_validator("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca", "temporal_tls_server_name",
+                     "temporal_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose.yml passes `${TEMPORAL_TLS_CERT:-}`: an empty value, which as a Path would be ".".
+        return None if isinstance(value, str) and not value.strip() else value
+
     def refuse_unsafe(self) -> None:
         """In production, stop on the first secret that is missing or left at its default, naming its setting."""
         if self.environment != "production":

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -14,7 +15,7 @@ from temporalio.converter import (
     DefaultFailureConverterWithEncodedAttributes,
 )
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from core.codec import codec_from
 from core.settings import NotConfigured, Settings
@@ -40,7 +41,36 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         runtime=runtime,
+        **connection_security(settings),
     )
+
+
+def connection_security(settings: Settings) -> dict:
+    """TLS (mTLS with a client certificate) and the API key, as Temporal Cloud or a TLS-protected cluster needs.
+
+    A certificate without its key (or the reverse) is refused before any connection, naming both settings: a
+    half-configured TLS would otherwise show as a server that "does not answer" after a minute of retries.
+    """
+    cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
+    if (cert is None) != (key is None):
+        pair = ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY")
+        given, missing = pair if cert else pair[::-1]
+        raise NotConfigured(f"{given} is set but {missing} is not: mTLS needs the client certificate and its key")
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    if not (cert or ca or settings.temporal_tls_server_name or settings.temporal_tls):
+        return {"api_key": api_key}  # with an API key, the SDK turns TLS on with the system's CAs
+    return {"api_key": api_key, "tls": TLSConfig(
+        client_cert=_pem(cert, "TEMPORAL_TLS_CERT"), client_private_key=_pem(key, "TEMPORAL_TLS_KEY"),
+        server_root_ca_cert=_pem(ca, "TEMPORAL_TLS_CA"), domain=settings.temporal_tls_server_name)}
+
+
+def _pem(path: Path | None, setting: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise NotConfigured(f"{setting}: cannot read {path} ({error.strerror})") from None
 
 
 async def connect_when_ready(settings: Settings, timeout: float = 60, runtime: Runtime | None = None) -> Client:
@@ -51,6 +81,8 @@ async def connect_when_ready(settings: Settings, timeout: float = 60, runtime: R
             client = await connect(settings, runtime)
             await client.count_workflows()
             return client
+        except NotConfigured:
+            raise  # a setting to fix, not a server still starting
         except Exception as error:
             if time.monotonic() > deadline:
                 raise NotConfigured(
