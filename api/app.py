@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,10 +16,14 @@ from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.routes import admin, cases, codec, deliveries, evidence, intake, system, tracking
 from api.routes import reports as report_routes
+from core import tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from core.timekeeping import timekeeping
 from store.db import Database
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 async def build_services(settings: Settings) -> Services:
@@ -30,8 +35,9 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """The app; tests hand in services they built, production builds them from settings."""
+def create_app(settings: Settings | None = None, services: Services | None = None,
+               tracer_provider: "TracerProvider | None" = None) -> FastAPI:
+    """The app; tests hand in services they built (and a tracer provider), production builds them from settings."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,4 +91,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # The periodic review's figures (issue 14).
     app.include_router(report_routes.router)
     openapi.install(app)
+    # Traces (issue 15): a span per request when an OTLP endpoint is set.
+    tracing.instrument_app(app, tracer_provider or tracing.process_tracer_provider())
     return app

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -15,9 +16,13 @@ from temporalio.converter import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import tracing
 from core.codec import codec_from
 from core.settings import NotConfigured, Settings
 from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 CASES_QUERY = 'WorkflowType = "CaseWorkflow"'
 RUNNING_CASES = f'{CASES_QUERY} AND ExecutionStatus = "Running"'
@@ -32,20 +37,23 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, tracer_provider: "TracerProvider | None" = None) -> Client:
     return await Client.connect(
         settings.resolved_temporal_address(),
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        # Traces (core/tracing.py): none without an OTLP endpoint; a worker built on this client traces too.
+        interceptors=tracing.temporal_interceptors(tracer_provider or tracing.process_tracer_provider()),
     )
 
 
-async def connect_when_ready(settings: Settings, timeout: float = 60) -> Client:
+async def connect_when_ready(settings: Settings, timeout: float = 60,
+                             tracer_provider: "TracerProvider | None" = None) -> Client:
     """Connect, waiting for a server that is still starting (the dev stack starts everything at once)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client = await connect(settings)
+            client = await connect(settings, tracer_provider)
             await client.count_workflows()
             return client
         except Exception as error:
