@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
@@ -16,7 +16,7 @@ from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.routes import admin, cases, codec, deliveries, evidence, intake, system, tracking
 from api.routes import reports as report_routes
-from core import tracing
+from core import logs, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from core.timekeeping import timekeeping
@@ -33,6 +33,12 @@ async def build_services(settings: Settings) -> Services:
         temporal=await connect_when_ready(settings),
         timekeeping=timekeeping(settings),
     )
+
+
+async def case_in_logs(request: Request) -> None:
+    """The case a request is about (its path's `{reference}`) named in every log line it writes (core/logs.py)."""
+    if reference := request.path_params.get("reference"):
+        logs.case_reference.set(reference)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None,
@@ -61,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "the ministry to the response times of its policy. Authenticate with `Authorization: Bearer <key>`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(case_in_logs)],
     )
     if services is not None:
         app.state.services = services
@@ -91,6 +98,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # The periodic review's figures (issue 14).
     app.include_router(report_routes.router)
     openapi.install(app)
-    # Traces (issue 15): a span per request when an OTLP endpoint is set.
+    # Traces and logs (issue 15): a span per request when an OTLP endpoint is set; the case in each log line.
     tracing.instrument_app(app, tracer_provider or tracing.process_tracer_provider())
     return app
