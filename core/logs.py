@@ -81,6 +81,7 @@ def configure(service: str, log_format: str = "json", level: int = logging.INFO)
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # a library's warning is a line like any other, not raw text on stderr
     logging.getLogger("uvicorn.access").addFilter(AccessWithoutQuery())
     if log_format == "json":
         _temporal_ids_as_fields()
