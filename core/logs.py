@@ -18,8 +18,10 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # an activity's and a workflow's case come from their workflow id.
 case_reference: ContextVar[str | None] = ContextVar("case_reference", default=None)
 CASE_WORKFLOW_PREFIX = "case-"  # workflows/case.py: workflow_id(reference)
-# uvicorn adds a copy of some messages with terminal colours; the message itself is enough.
-NOT_FIELDS = ("color_message",)
+# uvicorn adds a copy of some messages with terminal colours, Temporal's core forwarding the entry it made the
+# message from: the message itself is enough.
+NOT_FIELDS = ("color_message", "temporal_log")
+TEMPORAL_CORE_LOGGER = "temporalio.core"
 
 
 def case_of_workflow(workflow_id: str | None) -> str | None:
@@ -83,6 +85,7 @@ def configure(service: str, log_format: str = "json", level: int = logging.INFO)
     root.setLevel(level)
     logging.captureWarnings(True)  # a library's warning is a line like any other, not raw text on stderr
     logging.getLogger("uvicorn.access").addFilter(AccessWithoutQuery())
+    _temporal_core_through_this_handler()
     if log_format == "json":
         _temporal_ids_as_fields()
 
@@ -96,6 +99,21 @@ def _json_formatter(service: str) -> logging.Formatter:
         rename_fields={"levelname": "level", "name": "logger"}, static_fields={"service": service},
         reserved_attrs=[*RESERVED_ATTRS, *NOT_FIELDS],
     )
+
+
+def temporal_core_logging():
+    """The Temporal SDK core's log lines (written in Rust, to stderr by default) forwarded to Python's logging, so
+    that they are lines like the others. A Runtime made elsewhere (metrics) takes this as its `logging`."""
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig
+
+    return LoggingConfig(filter=LoggingConfig.default.filter,
+                         forwarding=LogForwardingConfig(logger=logging.getLogger(TEMPORAL_CORE_LOGGER)))
+
+
+def _temporal_core_through_this_handler() -> None:
+    from temporalio.runtime import Runtime, TelemetryConfig
+
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=temporal_core_logging())), error_if_already_set=False)
 
 
 def _temporal_ids_as_fields() -> None:
