@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "the ministry to the response times of its policy. Authenticate with `Authorization: Bearer <key>`."
         ),
         lifespan=lifespan,
-        dependencies=[Depends(case_in_logs)],
+        dependencies=[Depends(case_in_logs)],  # logs (issue 15): the case each request is about
     )
     if services is not None:
         app.state.services = services
@@ -98,6 +98,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # The periodic review's figures (issue 14).
     app.include_router(report_routes.router)
     openapi.install(app)
-    # Traces and logs (issue 15): a span per request when an OTLP endpoint is set; the case in each log line.
+    # Traces (issue 15): a span per request when an OTLP endpoint is set.
     tracing.instrument_app(app, tracer_provider or tracing.process_tracer_provider())
     return app
