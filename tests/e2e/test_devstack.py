@@ -294,7 +294,9 @@ def _canary_moves(stack: Stack, key: str, auditor: str, canary: Canary) -> str:
                           json=canary.submission("devstack"), headers=bearer(key), timeout=30)
     assert response.status_code == 201, response.text
     reference = response.json()["reference"]
-    _recorded_case(stack, auditor, reference)
+    # The markers are really in the case (all but the query's): finding none elsewhere means something.
+    recorded = json.dumps(_recorded_case(stack, auditor, reference)).encode()
+    assert canary.missing_from(recorded, [place for place in canary.tokens if place != "devstack.query"]) == []
     cs_agent = stack.cli("apikey", "create", "--role", "cs_agent", "--name", "e2e-cs").strip().splitlines()[-1]
     triaged = httpx.post(f"{stack.api}/v1/cases/{reference}/triage", json={"department": "CIVIL_STATUS"},
                          headers=bearer(cs_agent), timeout=30)
