@@ -13,6 +13,7 @@ from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
 from activities.digest import DigestActivities
 from activities.monthly_report import MonthlyReportActivities
 from activities.retention import retention_activities
+from core import logs, tracing
 from core.director_general_digest import ensure_director_general_digest
 from core.metrics import sdk_metrics_runtime
 from core.monthly_report_schedule import ensure_monthly_report_schedule
@@ -79,6 +80,8 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
         # A worker that dies leaves tasks on its sticky queue; they move to the shared queue after this.
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,  # it still sends for cases started before the sender existed
+        # Traces (core/tracing.py): the client's tracing interceptor runs inside workflows too.
+        workflow_runner=tracing.workflow_runner(),
         **worker_options,
     )
 
@@ -128,7 +131,8 @@ async def _run_until_stopped(worker: Worker, settings: Settings) -> None:
 
 
 def main(run=run_worker) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Configured once per process (core/cli.py does it first; this is for `python worker.py`).
+    logs.configure(tracing.service_name(), get_settings().log_format)
     asyncio.run(run(get_settings()))
 
 

@@ -1,11 +1,15 @@
 """Activities that write the case file: the case row, its timeline and its outbox, each step exactly once."""
 
+import logging
+
 from temporalio import activity
 
 from domain.kinds import Status
 from store.cases import insert_case, write_step
 from store.db import Database
 from workflows.messages import CaseIntake, StepRecord
+
+log = logging.getLogger("complaints.steps")
 
 
 class CaseStore:
@@ -57,3 +61,5 @@ class CaseStore:
         there and after, and a write from a task older than the row's last one is dropped.
         """
         await write_step(self._database, record)
+        # One line per step for operators; the log names the case by its `case` field (core/logs.py), never a person.
+        log.info("step %d %s recorded (%s to %s)", record.step, record.action, record.from_status, record.to_status)

@@ -2,8 +2,9 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
@@ -15,10 +16,14 @@ from api.public_limit import PublicLimiter
 from api.ratelimit import FailureLimiter
 from api.routes import admin, cases, codec, deliveries, evidence, intake, system, tracking
 from api.routes import reports as report_routes
+from core import logs, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect_when_ready
 from core.timekeeping import timekeeping
 from store.db import Database
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 async def build_services(settings: Settings) -> Services:
@@ -30,8 +35,15 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """The app; tests hand in services they built, production builds them from settings."""
+async def case_in_logs(request: Request) -> None:
+    """The case a request is about (its path's `{reference}`) named in every log line it writes (core/logs.py)."""
+    if reference := request.path_params.get("reference"):
+        logs.case_reference.set(reference)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None,
+               tracer_provider: "TracerProvider | None" = None) -> FastAPI:
+    """The app; tests hand in services they built (and a tracer provider), production builds them from settings."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "the ministry to the response times of its policy. Authenticate with `Authorization: Bearer <key>`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(case_in_logs)],  # logs (issue 15): the case each request is about
     )
     if services is not None:
         app.state.services = services
@@ -85,6 +98,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # The periodic review's figures (issue 14).
     app.include_router(report_routes.router)
     openapi.install(app)
+    # Traces (issue 15): a span per request when an OTLP endpoint is set.
+    tracing.instrument_app(app, tracer_provider or tracing.process_tracer_provider())
     # Outermost, so that what it counts is what callers got (api/metrics.py serves it on its own port).
     app.state.request_metrics = metrics.instrument(app)
     return app

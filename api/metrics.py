@@ -129,7 +129,9 @@ def metrics_app(request_metrics: CollectorRegistry, database: Database, allowed:
 
 async def serve_api(app: FastAPI, settings: Settings) -> None:
     """The API, and its /metrics on COMPLAINTS_API_METRICS_PORT (when set) until the API stops."""
-    api = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info"))
+    # log_config=None: uvicorn's loggers write through the process's handler (core/logs.py), JSON like the rest.
+    api = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info",
+                                        log_config=None))
     if settings.api_metrics_port is None:
         await api.serve()
         return
@@ -137,7 +139,7 @@ async def serve_api(app: FastAPI, settings: Settings) -> None:
     exporter = uvicorn.Server(uvicorn.Config(
         metrics_app(app.state.request_metrics, database, settings.metrics_allowed_networks),
         host=settings.metrics_host, port=settings.api_metrics_port, log_level="warning", access_log=False,
-        lifespan="off",
+        lifespan="off", log_config=None,
     ))
     # Both servers take SIGTERM: the exporter's handler stops it and passes the signal on to the API's.
     exporting = asyncio.create_task(exporter.serve())

@@ -2,7 +2,6 @@
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -301,10 +300,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _observe(command: str) -> None:
+    """Name the process for its traces and log lines, and configure its logging (core/tracing.py, core/logs.py)."""
+    from core import logs, tracing
+    from core.settings import Settings
+
+    tracing.name_this_process(command)
+    logs.configure(tracing.service_name(), Settings().log_format)
+
+
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
     try:
+        _observe(args.command)
         args.run(args)
     except NotConfigured as missing:
         sys.exit(f"error: {missing}")

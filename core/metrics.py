@@ -2,6 +2,7 @@
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from core import logs
 from core.settings import NotConfigured, Settings
 
 # Seconds, as Prometheus and every other duration here are (the SDK's default is milliseconds, without a unit).
@@ -18,7 +19,8 @@ def sdk_metrics_runtime(settings: Settings, port: int | None) -> Runtime | None:
     address = f"{settings.metrics_host}:{port}"
     exporter = PrometheusConfig(bind_address=address, **SDK_PROMETHEUS_OPTIONS)
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=exporter))
+        # The SDK core's own log lines stay JSON like the process's others (core/logs.py).
+        return Runtime(telemetry=TelemetryConfig(metrics=exporter, logging=logs.temporal_core_logging()))
     except ValueError as error:  # the SDK's word for a port it cannot bind
         raise NotConfigured(f"no metrics exporter at {address} ({error}): set another COMPLAINTS_*_METRICS_PORT, "
                             "or leave it unset for none") from error

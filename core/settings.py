@@ -270,6 +270,11 @@ class Settings(BaseSettings):
         description="Submissions one address may send per hour without the proof of work (browsers without "
         "JavaScript); with it, only COMPLAINTS_PUBLIC_PER_MINUTE applies.",
     )
+    # Logs (issue 15, core/logs.py); traces are set with OpenTelemetry's own OTEL_* settings (core/tracing.py).
+    log_format: Literal["json", "text"] = Field(
+        default="json", alias="COMPLAINTS_LOG_FORMAT",
+        description="One JSON object per log line (for a log store), or `text`: one readable line, for a terminal.",
+    )
 
     # --- Metrics for Prometheus (obs-metrics: core/metrics.py, api/metrics.py). A port left unset: no endpoint.
     metrics_host: str = Field(

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -17,9 +18,13 @@ from temporalio.converter import (
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from core import tracing
 from core.codec import codec_from
 from core.settings import NotConfigured, Settings
 from workflows.case_attributes import CASE_SEARCH_ATTRIBUTES, DELIVER_FROM_NOW_SIGNAL
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 CASES_QUERY = 'WorkflowType = "CaseWorkflow"'
 RUNNING_CASES = f'{CASES_QUERY} AND ExecutionStatus = "Running"'
@@ -34,13 +39,16 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None,
+                  tracer_provider: "TracerProvider | None" = None) -> Client:
     """`runtime`: the process's own (core/metrics.py, its metrics exporter); None: the SDK's default."""
     return await Client.connect(
         settings.resolved_temporal_address(),
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         runtime=runtime,
+        # Traces (core/tracing.py): none without an OTLP endpoint; a worker built on this client traces too.
+        interceptors=tracing.temporal_interceptors(tracer_provider or tracing.process_tracer_provider()),
         **connection_security(settings),
     )
 
@@ -73,12 +81,13 @@ def _pem(path: Path | None, setting: str) -> bytes | None:
         raise NotConfigured(f"{setting}: cannot read {path} ({error.strerror})") from None
 
 
-async def connect_when_ready(settings: Settings, timeout: float = 60, runtime: Runtime | None = None) -> Client:
+async def connect_when_ready(settings: Settings, timeout: float = 60, *, runtime: Runtime | None = None,
+                             tracer_provider: "TracerProvider | None" = None) -> Client:
     """Connect, waiting for a server that is still starting (the dev stack starts everything at once)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client = await connect(settings, runtime)
+            client = await connect(settings, runtime=runtime, tracer_provider=tracer_provider)
             await client.count_workflows()
             return client
         except NotConfigured:

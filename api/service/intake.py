@@ -35,6 +35,7 @@ from api.tracking_codes import (
     derived_tracking_code,
     new_tracking_code,
 )
+from core import logs
 from domain import identity as domain_identity
 from domain.kinds import REFERENCE_PREFIX, Kind, Role
 from store import intake_claims
@@ -182,6 +183,7 @@ async def accept_submission(
         received_at = datetime.now(UTC)
         reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
         tracking_code = new_tracking_code()
+    logs.case_reference.set(reference)  # this request's log lines name the case from here on
     department_codes = await active_department_codes(services.database)
     intake = build_intake(services, submission, caller, reference, received_at, hash_secret(tracking_code),
                           department_codes)
@@ -189,6 +191,8 @@ async def accept_submission(
         intake.evidence = await keep_files(services, reference, list(evidence), uploaded_by="submitter",
                                            ids=intake_file_ids(reference, list(evidence)))
     await _start_workflow(services, intake)
+    if created:
+        log.info("case received: a %s through %s", intake.kind, intake.channel)
     return Accepted(intake, tracking_code, created)
 
 

@@ -6,6 +6,7 @@ case and its running workflow where they were.
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -26,12 +27,16 @@ import psutil
 import pytest
 
 from core.embedded import free_port
+from tests.e2e.test_confidentiality import Canary
 from tests.helpers import bearer, complaint
+from tests.otlp_receiver import OtlpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPORAL = Path(sys.executable).parent / "temporal"
 READY_TIMEOUT = 90
 STOP_TIMEOUT = 90
+# The lines of the project's own processes in the stack's output, as the supervisor relays them.
+PYTHON_PARTS = ("[worker] ", "[delivery] ", "[api] ")
 
 
 def _wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
@@ -282,6 +287,45 @@ def _assert_running_in_temporal(stack: Stack, reference: str) -> None:
     assert "Running" in lines[0], f"workflow case-{reference} is not running:\n{listing}"
 
 
+def _canary_moves(stack: Stack, key: str, auditor: str, canary: Canary) -> str:
+    """A case with a marker in every personal field, received, triaged and acknowledged by email: every process
+    has handled it. A query string (as a tracking link's) carries a marker too."""
+    response = httpx.post(f"{stack.api}/v1/cases?code={canary.word('devstack.query')}",
+                          json=canary.submission("devstack"), headers=bearer(key), timeout=30)
+    assert response.status_code == 201, response.text
+    reference = response.json()["reference"]
+    # The markers are really in the case (all but the query's): finding none elsewhere means something.
+    recorded = json.dumps(_recorded_case(stack, auditor, reference)).encode()
+    assert canary.missing_from(recorded, [place for place in canary.tokens if place != "devstack.query"]) == []
+    cs_agent = stack.cli("apikey", "create", "--role", "cs_agent", "--name", "e2e-cs").strip().splitlines()[-1]
+    triaged = httpx.post(f"{stack.api}/v1/cases/{reference}/triage", json={"department": "CIVIL_STATUS"},
+                         headers=bearer(cs_agent), timeout=30)
+    assert triaged.status_code == 200, triaged.text
+    _wait_for(lambda: _mail_about(stack.data_dir, reference), 60, "the canary's acknowledgement in .data/mail")
+    return reference
+
+
+def _assert_logs_and_traces_without_the_canary(stack: Stack, receiver: OtlpReceiver, canary: Canary,
+                                               reference: str) -> None:
+    """Every process's lines are JSON; none of them, no other log file of the data dir, and no span exported over
+    OTLP holds a marker; the case's trace runs from the API through the worker to the sender."""
+    lines = [line.split("] ", 1) for line in stack.log().splitlines() if line.startswith(PYTHON_PARTS)]
+    records = [json.loads(text) for _, text in lines]
+    assert {record["service"] for record in records} == {"complaints-worker", "complaints-sender", "complaints-api"}
+    assert any(record.get("case") == reference and record["service"] == "complaints-worker" for record in records)
+    assert any(record.get("http_path") == f"/v1/cases/{reference}/triage" for record in records)
+    logs = b"".join(path.read_bytes() for path in sorted(stack.data_dir.rglob("*.log")))
+    assert reference.encode() in logs  # the search sees the case's lines
+    spans = receiver.spans()
+    started = next(span for span in spans if span.attributes.get("temporalWorkflowID") == f"case-{reference}")
+    services = {(span.service, span.name) for span in spans if span.trace_id == started.trace_id}
+    assert services >= {("complaints-api", "POST /v1/cases"), ("complaints-worker", "RunActivity:record_case"),
+                        ("complaints-api", "StartWorkflow:CaseWorkflow"),
+                        ("complaints-sender", "RunActivity:deliver_message")}, services
+    assert {"logs": canary.found_in(logs), "spans": canary.found_in(b"".join(receiver.bodies))} == {
+        "logs": [], "spans": []}
+
+
 def _assert_nothing_left(stack: Stack, exit_code: int) -> None:
     assert exit_code == 0, f"complaints dev exited with {exit_code} on SIGTERM"
     seen = list(stack.seen.values())
@@ -317,6 +361,11 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-e2e-"))
     api_port, temporal_port, ui_port = _free_ports(3)
     stack = Stack(data_dir, api_port, temporal_port, ui_port)
+    # Traces go to a collector of the test's own, quickly (the default batches every 5 s).
+    receiver = OtlpReceiver()
+    collector = receiver.start()
+    stack.env.update(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY="200")
+    canary = Canary()
     passed = False
     try:
         # 1-2. First start on an empty data dir.
@@ -365,6 +414,9 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         metrics = _announced_metrics(log)
         _assert_metrics(metrics)
 
+        # 4c. The confidentiality canary, over logs and traces (checked once the stack has stopped).
+        canary_reference = _canary_moves(stack, key, auditor, canary)
+
         # 5. Kill the worker: the supervisor starts another, and a case submitted meanwhile is recorded.
         stack.remember_children()
         workers = _wait_for(stack.worker_processes, 10, "the worker process")
@@ -405,10 +457,12 @@ def test_dev_stack_serves_survives_a_worker_crash_stops_cleanly_and_restarts_wit
         fourth = _submit(stack, key, subject="After the second start")
         _recorded_case(stack, auditor, fourth)
         _assert_nothing_left(stack, stack.stop())
+        _assert_logs_and_traces_without_the_canary(stack, receiver, canary, canary_reference)
         passed = True
     finally:
         try:
             stack.end(passed)
         finally:
+            collector.shutdown()
             if not os.environ.get("KEEP_TEST_DATA"):
                 shutil.rmtree(data_dir, ignore_errors=True)
