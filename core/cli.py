@@ -32,14 +32,14 @@ def _delivery(_: argparse.Namespace) -> None:
     worker.main(worker.run_delivery_worker)
 
 
-def _api(_: argparse.Namespace) -> None:
+def _api(args: argparse.Namespace) -> None:
     import uvicorn
-
-    from api.app import create_app
 
     settings = get_settings()
     settings.resolved_database_url()  # here, not in uvicorn's start-up, which would bury it in a traceback
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    # A factory named by import string, so that each worker process builds its own app, pools and Temporal client.
+    uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
+                workers=args.workers or settings.api_workers, log_level="info")
 
 
 def _mailsink(args: argparse.Namespace) -> None:
@@ -249,7 +249,10 @@ def parser() -> argparse.ArgumentParser:
                         ).set_defaults(run=_dev)
     commands.add_parser("worker", help="run the worker: cases, their steps and deadlines").set_defaults(run=_worker)
     commands.add_parser("delivery", help="run the sender: email, SMS and channel callbacks").set_defaults(run=_delivery)
-    commands.add_parser("api", help="serve the HTTP API").set_defaults(run=_api)
+    api = commands.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--workers", type=int, default=None,
+                     help="API processes on the one port (default COMPLAINTS_API_WORKERS, 1); the API is stateless")
+    api.set_defaults(run=_api)
     commands.add_parser("migrate", help="apply database migrations and register search attributes").set_defaults(
         run=_migrate
     )

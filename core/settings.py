@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", alias="COMPLAINTS_API_HOST")
     api_port: int = Field(default=8000, alias="COMPLAINTS_API_PORT")
+    # Intake speed (issue 15): how many API processes `complaints api` serves with.
+    api_workers: int = Field(
+        default=1, ge=1, alias="COMPLAINTS_API_WORKERS",
+        description="API processes `complaints api` starts on its one port (uvicorn workers). The API keeps nothing "
+        "between requests but its per-process limits: COMPLAINTS_INTAKE_PER_MINUTE and the tracking-code limits "
+        "count per process.",
+    )
     temporal_port: int = Field(default=7233, alias="COMPLAINTS_TEMPORAL_PORT")
     temporal_ui_port: int = Field(default=8233, alias="COMPLAINTS_TEMPORAL_UI_PORT")
     policy_path: Path = Field(default=DEFAULTS_FOLDER / "policy.toml", alias="COMPLAINTS_POLICY")
