@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError, ProgrammingError
@@ -22,6 +23,11 @@ from store.models import IntakeRequest
 # The sequences of references this process has seen exist (made on a kind's first case of a year), so that
 # a submission draws its number with one statement instead of also asking to make the sequence each time.
 _KNOWN_SEQUENCES: set[str] = set()
+
+
+class SequenceMissing(Exception):
+    """A sequence of references this process had seen is gone (a database restored from an older backup); the
+    next `ensure_reference_sequence` makes it again."""
 
 
 class ClaimedConcurrently(Exception):
@@ -63,9 +69,11 @@ class IntakeUnit:
         """The next number of a sequence `ensure_reference_sequence` made sure of."""
         try:
             return (await self._connection.execute(text(f"select nextval('{sequence}')"))).scalar_one()
-        except ProgrammingError:
-            _KNOWN_SEQUENCES.discard(sequence)  # dropped behind our back: the next submission makes it again
-            raise
+        except ProgrammingError as error:
+            if not isinstance(error.orig, psycopg.errors.UndefinedTable):
+                raise
+            _KNOWN_SEQUENCES.discard(sequence)
+            raise SequenceMissing(sequence) from error
 
     async def claim(self, keys: list[str], *, request_hash: str, reference: str, received_at: datetime,
                     tracking_code_sealed: bytes) -> None:

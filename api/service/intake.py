@@ -213,27 +213,36 @@ async def _claim_case(services: Services, submission: CaseCreate, keys: list[str
     before the workflow starts (a submission without keys only draws its reference)."""
     seal = CodeSeal(services.settings.resolved_secret_key())
     received_at = datetime.now(UTC)
-    year = _year(services, received_at)
-    sequence = reference_sequence(submission.kind, year)
-    await intake_claims.ensure_reference_sequence(services.database, sequence)
     try:
-        async with intake_claims.intake_transaction(services.database) as unit:
-            existing = _matching_claim(await unit.claims_of(keys), fingerprint) if keys else None
-            department_codes = await unit.active_department_codes()
-            if existing:
-                return _Claimed(existing.reference, existing.received_at, _kept_code(services, seal, existing), False,
-                                department_codes)
-            reference = case_reference(submission.kind, year, await unit.next_reference_number(sequence))
-            tracking_code = new_tracking_code()
-            if keys:
-                await unit.claim(keys, request_hash=fingerprint, reference=reference, received_at=received_at,
-                                 tracking_code_sealed=seal.seal(tracking_code, reference))
-            return _Claimed(reference, received_at, tracking_code, True, department_codes)
+        try:
+            return await _claim_in_one_transaction(services, submission, keys, fingerprint, seal, received_at)
+        except intake_claims.SequenceMissing:
+            # The database lost a sequence this process had made (restored from an older backup): made again, once.
+            return await _claim_in_one_transaction(services, submission, keys, fingerprint, seal, received_at)
     except intake_claims.ClaimedConcurrently:
         # A concurrent attempt committed a key first (our insert waited for it, then rolled back): its case is ours.
         winner = await _find_claim(services.database, keys, fingerprint)
         return _Claimed(winner.reference, winner.received_at, _kept_code(services, seal, winner), False,
                         await active_department_codes(services.database))
+
+
+async def _claim_in_one_transaction(services: Services, submission: CaseCreate, keys: list[str], fingerprint: str,
+                                    seal: CodeSeal, received_at: datetime) -> _Claimed:
+    year = _year(services, received_at)
+    sequence = reference_sequence(submission.kind, year)
+    await intake_claims.ensure_reference_sequence(services.database, sequence)
+    async with intake_claims.intake_transaction(services.database) as unit:
+        existing = _matching_claim(await unit.claims_of(keys), fingerprint) if keys else None
+        department_codes = await unit.active_department_codes()
+        if existing:
+            return _Claimed(existing.reference, existing.received_at, _kept_code(services, seal, existing), False,
+                            department_codes)
+        reference = case_reference(submission.kind, year, await unit.next_reference_number(sequence))
+        tracking_code = new_tracking_code()
+        if keys:
+            await unit.claim(keys, request_hash=fingerprint, reference=reference, received_at=received_at,
+                             tracking_code_sealed=seal.seal(tracking_code, reference))
+        return _Claimed(reference, received_at, tracking_code, True, department_codes)
 
 
 def _kept_code(services: Services, seal: CodeSeal, claim: IntakeRequest) -> str:
