@@ -8,6 +8,7 @@ only wait on a timer. Alternating (project, bare, project, bare, ...), it times 
 `--concurrency` to each and prints throughput, median and p99 latency, the API process's CPU per request,
 and the ratios of the medians. No worker runs during the timing, on either side: this measures the API
 and what it asks of PostgreSQL and Temporal, not the worker's pace (bench-suite's `make bench` does).
+With `--before DIR` the API of an earlier checkout runs beside them, on the same servers and key.
 With `--py-spy FILE` the first project round is recorded by py-spy (`pip install py-spy`) into FILE.
 """
 
@@ -16,11 +17,13 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -123,7 +126,10 @@ def process_tree_cpu(pid: int) -> float:
 
 
 async def post_all(url: str, headers: dict[str, str], count: int, concurrency: int, tag: str) -> list[float]:
+    """The latency of each 201; any other answer, or a connection the server dropped, is counted, said, and not
+    retried (a retry would be another request)."""
     latencies: list[float] = []
+    failed: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
         numbers = iter(range(count))
@@ -131,12 +137,19 @@ async def post_all(url: str, headers: dict[str, str], count: int, concurrency: i
         async def one_sender() -> None:
             for number in numbers:
                 started = time.perf_counter()
-                response = await client.post("/v1/cases", json={**SUBMISSION, "channel_ref": f"{tag}-{number}"})
+                try:
+                    response = await client.post("/v1/cases", json={**SUBMISSION, "channel_ref": f"{tag}-{number}"})
+                except httpx.TransportError:
+                    failed["connection dropped"] += 1
+                    continue
                 if response.status_code != 201:
-                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+                    failed[f"{response.status_code} {response.text[:120]}"] += 1
+                    continue
                 latencies.append(time.perf_counter() - started)
 
         await asyncio.gather(*(one_sender() for _ in range(concurrency)))
+    for what, count in failed.items():
+        print(f"  {url}: {count} answers not counted: {what}", flush=True)
     return latencies
 
 
@@ -159,56 +172,75 @@ async def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def serve(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+@dataclass
+class Side:
+    name: str
+    url: str
+    headers: dict[str, str]
+    process: subprocess.Popen
+    log: Path
+
+
+def serve(name: str, command: list[str], env: dict[str, str], stack, headers: dict[str, str],
+          source: Path = REPO) -> Side:
+    """A uvicorn process from `source` (this clone, or an older checkout for --before), on a free port."""
+    port = free_port()
+    log = stack.data_dir / f"{name}.log"
+    environment = {**env, "COMPLAINTS_API_PORT": str(port)}
+    process = subprocess.Popen([*command, *(["--serve-bare", str(port)] if name == "bare" else [])], cwd=source,
+                               env=environment, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return Side(name, f"http://127.0.0.1:{port}", headers, process, log)
+
+
+def spy_on(side: Side, args: argparse.Namespace) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(side.process.pid), "--subprocesses",
+         "--output", args.py_spy, "--format", args.py_spy_format, "--rate", "200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
 async def main(args: argparse.Namespace) -> None:
     async with running_stack(1.0, parts=()) as stack:
         _, key = await stack.key(Role.CHANNEL)
-        api_port, bare_port = free_port(), free_port()
-        env = {**stack.env, "COMPLAINTS_API_PORT": str(api_port), "COMPLAINTS_INTAKE_PER_MINUTE": "100000000",
+        env = {**stack.env, "COMPLAINTS_INTAKE_PER_MINUTE": "100000000",
                **({"COMPLAINTS_API_WORKERS": str(args.api_workers)} if args.api_workers else {})}
-        api = serve([sys.executable, "-m", "core.cli", "api"], env, stack.data_dir / "api.log")
-        bare = serve([sys.executable, __file__, "--serve-bare", str(bare_port)], env, stack.data_dir / "bare.log")
+        api_command, bearer = [sys.executable, "-m", "core.cli", "api"], {"Authorization": f"Bearer {key}"}
+        sides = [serve("project", api_command, env, stack, bearer)]
+        if args.before:
+            sides.append(serve("before", api_command, env, stack, bearer, source=Path(args.before).resolve()))
+        sides.append(serve("bare", [sys.executable, __file__], env, stack, {}))
         try:
-            project_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
-            await asyncio.gather(wait_until_up(project_url, api, stack.data_dir / "api.log"),
-                                 wait_until_up(bare_url, bare, stack.data_dir / "bare.log"))
-            sides = {"project": (project_url, {"Authorization": f"Bearer {key}"}, api.pid),
-                     "bare": (bare_url, {}, bare.pid)}
-            for url, headers, _ in sides.values():
-                await post_all(url, headers, WARM_UP_REQUESTS, args.concurrency, f"warm-{uuid.uuid4().hex[:8]}")
+            await asyncio.gather(*(wait_until_up(side.url, side.process, side.log) for side in sides))
+            for side in sides:
+                await post_all(side.url, side.headers, WARM_UP_REQUESTS, args.concurrency, f"warm-{uuid.uuid4().hex}")
             runs: list[Run] = []
             for round_number in range(args.rounds):
-                for side, (url, headers, pid) in sides.items():
-                    spy = None
-                    if side == "project" and round_number == 0 and args.py_spy:
-                        spy = subprocess.Popen(
-                            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses",
-                             "--output", args.py_spy, "--format", args.py_spy_format, "--rate", "200"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-                        await asyncio.sleep(1)
-                    runs.append(await timed(side, url, headers, pid, args))
+                for side in sides:
+                    spy = spy_on(side, args) if side.name == "project" and round_number == 0 and args.py_spy else None
                     if spy:
-                        spy.send_signal(2)
+                        await asyncio.sleep(1)
+                    runs.append(await timed(side.name, side.url, side.headers, side.process.pid, args))
+                    if spy:
+                        spy.send_signal(signal.SIGINT)
                         spy.wait()
                     print(runs[-1].line(), flush=True)
             report(runs, args)
         finally:
-            for process in (api, bare):
-                stop_process(process)
+            for side in sides:
+                stop_process(side.process)
 
 
 def report(runs: list[Run], args: argparse.Namespace) -> None:
     def median_of(side: str, figure) -> float:
         return statistics.median(figure(run) for run in runs if run.side == side)
 
-    throughput = median_of("project", lambda r: r.throughput) / median_of("bare", lambda r: r.throughput)
-    p99 = median_of("project", lambda r: r.p99) / median_of("bare", lambda r: r.p99)
     print(f"{args.requests} requests at concurrency {args.concurrency}, {args.rounds} rounds"
-          f"{f', {args.api_workers} API workers' if args.api_workers else ''}: "
-          f"throughput {throughput:.2f}x the bare endpoint (goal >= 0.8), p99 {p99:.2f}x (goal <= 1.5)")
+          f"{f', {args.api_workers} API workers' if args.api_workers else ''}; medians of the rounds:")
+    for side in dict.fromkeys(run.side for run in runs if run.side != "bare"):
+        throughput = median_of(side, lambda r: r.throughput) / median_of("bare", lambda r: r.throughput)
+        p99 = median_of(side, lambda r: r.p99) / median_of("bare", lambda r: r.p99)
+        print(f"  {side}: throughput {throughput:.2f}x the bare endpoint's (goal >= 0.8), "
+              f"p99 {p99:.2f}x (goal <= 1.5)")
     if args.json:
         Path(args.json).write_text(json.dumps([{"side": r.side, "throughput": r.throughput, "p99": r.p99,
                                                 "cpu_ms_per_request": r.cpu_seconds / len(r.latencies) * 1000}
@@ -223,6 +255,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--api-workers", type=int, default=0, help="COMPLAINTS_API_WORKERS for `complaints api`")
     parser.add_argument("--py-spy", metavar="FILE", help="record the first project round with py-spy into FILE")
     parser.add_argument("--py-spy-format", default="flamegraph", choices=["flamegraph", "speedscope", "raw"])
+    parser.add_argument("--before", metavar="DIR", help="also time `complaints api` run from DIR, a checkout of an "
+                        "earlier commit (e.g. `git worktree add /tmp/before <commit>`), alternating with the others")
     parser.add_argument("--json", metavar="FILE", help="also write every run's figures to FILE")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser.parse_args()
