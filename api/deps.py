@@ -34,7 +34,8 @@ class Services:
         return self.timekeeping.calendar
 
 
-def get_services(request: Request) -> Services:
+# Async, so FastAPI calls it on the event loop and not through its thread pool (a thread hop per request).
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 

@@ -136,11 +136,14 @@ async def serve_api(app: FastAPI, settings: Settings) -> None:
         await api.serve()
         return
     database = Database(settings.resolved_database_url(), pool_size=FIGURES_POOL_SIZE)
-    exporter = uvicorn.Server(uvicorn.Config(
+    exporting_config = uvicorn.Config(
         metrics_app(app.state.request_metrics, database, settings.metrics_allowed_networks),
-        host=settings.metrics_host, port=settings.api_metrics_port, log_level="warning", access_log=False,
-        lifespan="off", log_config=None,
-    ))
+        host=settings.metrics_host, port=settings.api_metrics_port, lifespan="off", log_config=None, log_level=None,
+    )
+    # A Config sets uvicorn's loggers for the whole process when it is made (access_log=False there would silence
+    # the API's access lines too); the scrapes go unlogged through this server's own flag, read per connection.
+    exporting_config.access_log = False
+    exporter = uvicorn.Server(exporting_config)
     # Both servers take SIGTERM: the exporter's handler stops it and passes the signal on to the API's.
     exporting = asyncio.create_task(exporter.serve())
     try:

@@ -23,9 +23,14 @@ async def active_departments(database: Database) -> list[DepartmentEntry]:
         )
 
 
+# The codes a case may be routed to now, by code.
+ACTIVE_CODES = select(DepartmentEntry.code).where(DepartmentEntry.active).order_by(DepartmentEntry.code)
+
+
 async def active_department_codes(database: Database) -> list[str]:
     """The codes a case may be routed to now."""
-    return [department.code for department in await active_departments(database)]
+    async with database.connection() as connection:
+        return list((await connection.execute(ACTIVE_CODES)).scalars())
 
 
 async def all_departments(database: Database) -> list[DepartmentEntry]:

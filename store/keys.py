@@ -1,5 +1,6 @@
 """API keys: only their hashes are kept (api/auth.py makes and checks the keys themselves)."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import select
@@ -18,11 +19,25 @@ async def add_key(database: Database, record: ApiKey) -> ApiKey:
     return record
 
 
-async def active_key_with_hash(database: Database, key_hash: str) -> ApiKey | None:
-    async with database.session() as session:
-        return (
-            await session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
-        ).first()
+@dataclass(frozen=True)
+class KeyGrant:
+    """What an active key may do: all a request needs of its record."""
+
+    id: int
+    role: str
+    department: str | None
+    channels: list[str] | None
+
+
+async def active_key_with_hash(database: Database, key_hash: str) -> KeyGrant | None:
+    """Read at every request, so a revoked key is refused from its next request on; a Core query, as it is on
+    every request's path."""
+    async with database.connection() as connection:
+        row = (await connection.execute(
+            select(ApiKey.id, ApiKey.role, ApiKey.department, ApiKey.channels)
+            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        )).first()
+    return KeyGrant(row.id, row.role, row.department, row.channels) if row else None
 
 
 async def all_keys(database: Database) -> list[ApiKey]:

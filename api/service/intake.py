@@ -57,11 +57,19 @@ class Accepted:
     created: bool
 
 
+def reference_sequence(kind: Kind, year: int) -> str:
+    """Each kind and year numbers its cases from its own PostgreSQL sequence."""
+    return f"case_ref_{REFERENCE_PREFIX[kind].lower()}_{year}"
+
+
+def case_reference(kind: Kind, year: int, number: int) -> str:
+    return f"{REFERENCE_PREFIX[kind]}-{year}-{number:06d}"
+
+
 async def allocate_reference(database: Database, kind: Kind, year: int) -> str:
     """Draw the next number of this kind and year from its own PostgreSQL sequence: C-2026-000123."""
-    sequence = f"case_ref_{REFERENCE_PREFIX[kind].lower()}_{year}"
-    number = await intake_claims.next_reference_number(database, sequence)
-    return f"{REFERENCE_PREFIX[kind]}-{year}-{number:06d}"
+    number = await intake_claims.next_reference_number(database, reference_sequence(kind, year))
+    return case_reference(kind, year, number)
 
 
 def check_identity(submission: CaseCreate, anonymous_reports: bool) -> None:
@@ -176,50 +184,69 @@ async def accept_submission(
     fingerprint = request_hash(submission)
     if evidence:  # the same key with other files is another submission
         fingerprint = hashlib.sha256(" ".join([fingerprint, *(file.sha256 for file in evidence)]).encode()).hexdigest()
-    created = True
-    if keys:
-        reference, received_at, tracking_code, created = await _claim_keys(services, submission, keys, fingerprint)
-    else:
-        received_at = datetime.now(UTC)
-        reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
-        tracking_code = new_tracking_code()
-    logs.case_reference.set(reference)  # this request's log lines name the case from here on
-    department_codes = await active_department_codes(services.database)
-    intake = build_intake(services, submission, caller, reference, received_at, hash_secret(tracking_code),
-                          department_codes)
+    claimed = await _claim_case(services, submission, keys, fingerprint)
+    logs.case_reference.set(claimed.reference)  # this request's log lines name the case from here on
+    intake = build_intake(services, submission, caller, claimed.reference, claimed.received_at,
+                          hash_secret(claimed.tracking_code), claimed.department_codes)
     if evidence:
-        intake.evidence = await keep_files(services, reference, list(evidence), uploaded_by="submitter",
-                                           ids=intake_file_ids(reference, list(evidence)))
+        intake.evidence = await keep_files(services, claimed.reference, list(evidence), uploaded_by="submitter",
+                                           ids=intake_file_ids(claimed.reference, list(evidence)))
     await _start_workflow(services, intake)
-    if created:
+    if claimed.created:
         log.info("case received: a %s through %s", intake.kind, intake.channel)
-    return Accepted(intake, tracking_code, created)
+    return Accepted(intake, claimed.tracking_code, claimed.created)
 
 
 def _year(services: Services, instant: datetime) -> int:
     return instant.astimezone(ZoneInfo(services.policy.timezone)).year
 
 
-async def _claim_keys(
-    services: Services, submission: CaseCreate, keys: list[str], fingerprint: str
-) -> tuple[str, datetime, str, bool]:
-    """Return (reference, received_at, tracking code, created): a new claim, or the one an earlier attempt committed."""
+@dataclass(frozen=True)
+class _Claimed:
+    """A submission's case: new, or the one an earlier attempt committed; and the departments active now."""
+
+    reference: str
+    received_at: datetime
+    tracking_code: str
+    created: bool
+    department_codes: list[str]
+
+
+async def _claim_case(services: Services, submission: CaseCreate, keys: list[str], fingerprint: str) -> _Claimed:
+    """Find the claim of an earlier attempt or make a new one under every key, in one transaction that commits
+    before the workflow starts (a submission without keys only draws its reference)."""
     seal = CodeSeal(services.settings.resolved_secret_key())
-    existing = await _find_claim(services.database, keys, fingerprint)
-    if existing:
-        return existing.reference, existing.received_at, _kept_code(services, seal, existing), False
     received_at = datetime.now(UTC)
-    reference = await allocate_reference(services.database, submission.kind, _year(services, received_at))
-    tracking_code = new_tracking_code()
-    sealed = seal.seal(tracking_code, reference)
     try:
-        await intake_claims.claim(services.database, keys, request_hash=fingerprint, reference=reference,
-                                  received_at=received_at, tracking_code_sealed=sealed)
+        try:
+            return await _claim_in_one_transaction(services, submission, keys, fingerprint, seal, received_at)
+        except intake_claims.SequenceMissing:
+            # The database lost a sequence this process had made (restored from an older backup): made again, once.
+            return await _claim_in_one_transaction(services, submission, keys, fingerprint, seal, received_at)
     except intake_claims.ClaimedConcurrently:
-        # A concurrent attempt committed this key first (our insert waited for it): its case is ours.
+        # A concurrent attempt committed a key first (our insert waited for it, then rolled back): its case is ours.
         winner = await _find_claim(services.database, keys, fingerprint)
-        return winner.reference, winner.received_at, _kept_code(services, seal, winner), False
-    return reference, received_at, tracking_code, True
+        return _Claimed(winner.reference, winner.received_at, _kept_code(services, seal, winner), False,
+                        await active_department_codes(services.database))
+
+
+async def _claim_in_one_transaction(services: Services, submission: CaseCreate, keys: list[str], fingerprint: str,
+                                    seal: CodeSeal, received_at: datetime) -> _Claimed:
+    year = _year(services, received_at)
+    sequence = reference_sequence(submission.kind, year)
+    await intake_claims.ensure_reference_sequence(services.database, sequence)
+    async with intake_claims.intake_transaction(services.database) as unit:
+        existing = _matching_claim(await unit.claims_of(keys), fingerprint) if keys else None
+        department_codes = await unit.active_department_codes()
+        if existing:
+            return _Claimed(existing.reference, existing.received_at, _kept_code(services, seal, existing), False,
+                            department_codes)
+        reference = case_reference(submission.kind, year, await unit.next_reference_number(sequence))
+        tracking_code = new_tracking_code()
+        if keys:
+            await unit.claim(keys, request_hash=fingerprint, reference=reference, received_at=received_at,
+                             tracking_code_sealed=seal.seal(tracking_code, reference))
+        return _Claimed(reference, received_at, tracking_code, True, department_codes)
 
 
 def _kept_code(services: Services, seal: CodeSeal, claim: IntakeRequest) -> str:
@@ -239,7 +266,11 @@ def _kept_code(services: Services, seal: CodeSeal, claim: IntakeRequest) -> str:
 
 
 async def _find_claim(database: Database, keys: list[str], fingerprint: str) -> IntakeRequest | None:
-    claims = await intake_claims.claims_of(database, keys)
+    return _matching_claim(await intake_claims.claims_of(database, keys), fingerprint)
+
+
+def _matching_claim(claims: list[IntakeRequest], fingerprint: str) -> IntakeRequest | None:
+    """The case the claims of a submission's keys name; 422 if they were claimed for another submission."""
     if not claims:
         return None
     if any(claim.request_hash != fingerprint for claim in claims) or len({c.reference for c in claims}) > 1:
