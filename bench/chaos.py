@@ -89,8 +89,8 @@ class Sizes:
     settle_seconds: float
 
 
-FULL = Sizes(cases_per_phase=60, phase_seconds=60, working_day_seconds=20, worker_kills=10, sender_kills=5,
-             temporal_kills=1, postgres_stop_seconds=60, postgres_kills=1, api_kills=1, burst_cases=120,
+FULL = Sizes(cases_per_phase=20, phase_seconds=60, working_day_seconds=30, worker_kills=10, sender_kills=5,
+             temporal_kills=1, postgres_stop_seconds=60, postgres_kills=1, api_kills=1, burst_cases=60,
              settle_seconds=60)
 SHORT = Sizes(cases_per_phase=8, phase_seconds=8, working_day_seconds=2, worker_kills=1, sender_kills=1,
               temporal_kills=0, postgres_stop_seconds=8, postgres_kills=0, api_kills=1, burst_cases=20,
@@ -308,12 +308,12 @@ async def run_phase(chaos: Chaos, phase: Phase, api: httpx.AsyncClient, keys: di
     staff.append(asyncio.create_task(act_on(api, chaos.rng, accepted, keys, sizes.working_day_seconds)))
 
 
-async def close_every_case(api: httpx.AsyncClient, keys: dict[str, str], references: list[str]) -> list[Answer]:
+async def close_every_case(api: httpx.AsyncClient, key: str, references: list[str]) -> list[Answer]:
     """Customer service ends every case still open: rejects those being handled, responds to and closes those the
     department answered. Every workflow then ends, and its record is compared with a workflow at rest rather
     than one that takes a Director General reminder every working day."""
     semaphore = asyncio.Semaphore(16)
-    headers = {"Authorization": f"Bearer {keys['cs']}"}
+    headers = {"Authorization": f"Bearer {key}"}
 
     async def close(reference: str) -> list[Answer]:
         async with semaphore:
@@ -453,8 +453,8 @@ async def message_counts(stack: Stack, references: set[str]) -> tuple[Counter, C
     return kept, lost, extra
 
 
-async def count(stack: Stack, all_phases: list[Phase], staff_answers: list[Answer],
-                key_ids: dict[str, int]) -> list[Row]:
+async def count(stack: Stack, all_phases: list[Phase], staff_answers: list[Answer], key_ids: dict[str, int],
+                closing_rejections: list[Answer]) -> list[Row]:
     by_subject = await case_rows(stack)
     references = {reference for phase in all_phases for reference in phase.references}
     references |= {reference for refs in by_subject.values() for reference in refs}
@@ -480,6 +480,9 @@ async def count(stack: Stack, all_phases: list[Phase], staff_answers: list[Answe
         answers = [answer for answer in staff_answers if answer.reference in set(everyone)]
         wrong: dict[str, Answer] = {}
         actions = await action_problems(stack, answers, key_ids, wrong)
+        actions += await action_problems(stack, [answer for answer in closing_rejections
+                                                 if answer.reference in set(everyone)],
+                                         {**key_ids, "cs": key_ids["closing"]}, wrong)
         for name, answer in wrong.items():
             print(f"  {name}: {answer.what} {answer.reference} answered {answer.statuses} "
                   f"{[body.get('error', {}).get('code') for body in answer.bodies]}")
@@ -538,8 +541,9 @@ async def run(sizes: Sizes, seed: int, keep_data: bool) -> list[Row]:
                              COMPLAINTS_INTAKE_PER_MINUTE="1000000") as stack:
         chaos = Chaos(stack, api_port, rng, sizes)
         key_ids, keys = {}, {}
+        # Closing time acts with a key of its own, so that its rejections are not taken for the staff's.
         for name, role, department in (("channel", Role.CHANNEL, None), ("cs", Role.CS_AGENT, None),
-                                       ("department", Role.DEPARTMENT, DEPARTMENT)):
+                                       ("department", Role.DEPARTMENT, DEPARTMENT), ("closing", Role.CS_AGENT, None)):
             key_ids[name], keys[name] = await stack.key(role, department)
         await chaos.api_ready()
         print(f"stack up in {time.monotonic() - started:.0f} s; data in {stack.data_dir}", flush=True)
@@ -556,14 +560,14 @@ async def run(sizes: Sizes, seed: int, keep_data: bool) -> list[Row]:
             staff_answers = [answer for answers in await asyncio.gather(*staff) for answer in answers]
             accepted = sorted({reference for phase in all_phases for reference in phase.references})
             print(f"closing time at {time.monotonic() - started:.0f} s", flush=True)
-            closing = await close_every_case(api, keys, accepted)
-            staff_answers += [answer for answer in closing if answer.what == "reject"]
+            closing = await close_every_case(api, keys["closing"], accepted)
+            closing_rejections = [answer for answer in closing if answer.what == "reject"]
         running = await until_every_workflow_ended(stack, accepted, sizes.settle_seconds)
         print(f"{len(accepted) - running} of {len(accepted)} workflows ended at {time.monotonic() - started:.0f} s",
               flush=True)
         print(f"settling (up to {sizes.settle_seconds:.0f} s) at {time.monotonic() - started:.0f} s", flush=True)
         await settle(stack, sizes.settle_seconds)
-        rows = await count(stack, all_phases, staff_answers, key_ids)
+        rows = await count(stack, all_phases, staff_answers, key_ids, closing_rejections)
         print(f"faults: {len(chaos.log)} events in {time.monotonic() - started:.0f} s (seed {seed}, "
               f"working day {sizes.working_day_seconds:g} s)")
         print_table(rows)
