@@ -35,7 +35,8 @@ test-fast: install
 	$(BIN)/python -m pytest tests/unit
 
 # The fault suite (bench/chaos.py): its own stack, every fault of issue 15, then a table of what survived
-# (about fifteen minutes). Its short version runs in `make test` (tests/chaos/test_chaos_short.py).
+# (about 18 minutes on a shared 2-core machine). Its short version runs in `make test`
+# (tests/chaos/test_chaos_short.py).
 chaos: install
 	$(BIN)/python bench/chaos.py
 
