@@ -70,10 +70,11 @@ class Answer:
         return bool(last.get("error", {}).get("may_have_been_applied"))
 
 
-async def with_retries(api: httpx.AsyncClient, path: str, body: dict, headers: dict, answer: Answer) -> Answer:
-    """POST until an answer that is not a 5xx (or ATTEMPTS), always with the same Idempotency-Key."""
+async def with_retries(api: httpx.AsyncClient, path: str, body: dict, headers: dict, answer: Answer,
+                       attempts: int = ATTEMPTS) -> Answer:
+    """POST until an answer that is not a 5xx (or `attempts`), always with the same Idempotency-Key."""
     headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}
-    for attempt in range(ATTEMPTS):
+    for attempt in range(attempts):
         try:
             response = await api.post(path, json=body, headers=headers, timeout=60)
             answer.statuses.append(response.status_code)
@@ -105,14 +106,15 @@ async def submit_all(api, key: str, count: int, rate: float) -> list[Answer]:
     return await asyncio.gather(*(one(number) for number in range(count)))
 
 
-async def act_on(api, rng: random.Random, references: list[str], keys: dict[str, str], day: float) -> list[Answer]:
+async def act_on(api, rng: random.Random, references: list[str], keys: dict[str, str], day: float,
+                 attempts: int = ATTEMPTS) -> list[Answer]:
     """Customer service rejects a quarter of the cases and triages another quarter (which its department then
     answers), at moments spread over the days when deadlines fall due; the other half nobody answers."""
 
     async def act(reference: str, what: str, path: str, body: dict, role: str, delay: float) -> Answer:
         await asyncio.sleep(delay)
         return await with_retries(api, f"/v1/cases/{reference}/{path}", body,
-                                  {"Authorization": f"Bearer {keys[role]}"}, Answer(what, reference))
+                                  {"Authorization": f"Bearer {keys[role]}"}, Answer(what, reference), attempts)
 
     async def triage_then_reply(reference: str, delay: float) -> list[Answer]:
         triaged = await act(reference, "triage", "triage", {"department": DEPARTMENT}, "cs", delay)
@@ -247,20 +249,25 @@ async def check_every_case(stack: Stack, references: list[str], retries: int = 3
     return totals, examples, timed_out_tasks
 
 
-async def action_problems(stack: Stack, answers: list[Answer], key_ids: dict[str, int]) -> Counter:
+async def action_problems(stack: Stack, answers: list[Answer], key_ids: dict[str, int],
+                          examples: dict[str, Answer] | None = None) -> Counter:
+    """Counts of staff answers that lie about what happened; `examples` gets the first answer of each kind."""
     counts: Counter[str] = Counter()
+    examples = {} if examples is None else examples
     actor_of = {"reject": f"cs_agent#{key_ids['cs']}", "triage": f"cs_agent#{key_ids['cs']}",
                 "reply": f"department/{DEPARTMENT}#{key_ids['department']}"}
     for answer in answers:
         _, timeline, _ = await record_of(stack, answer.reference)
         happened = sum(1 for entry in timeline if entry.action == answer.what and entry.actor == actor_of[answer.what])
         counts[f"{answer.what} answered {answer.final}"] += 1
-        if happened > 1:
-            counts["actions applied twice"] += 1
-        if answer.final != 200 and happened and not answer.says_it_may_have_happened:
-            counts["errors that took effect"] += 1
-        if answer.final == 200 and not happened:
-            counts["200s that did not happen"] += 1
+        wrong = [name for name, true in (("actions applied twice", happened > 1),
+                                         # A final 0 is no answer at all (the API unreachable): it claims nothing.
+                                         ("errors that took effect", answer.final not in (200, 0) and happened
+                                          and not answer.says_it_may_have_happened),
+                                         ("200s that did not happen", answer.final == 200 and not happened)) if true]
+        for name in wrong:
+            counts[name] += 1
+            examples.setdefault(name, answer)
         if any(status == 503 for status in answer.statuses):
             counts["actions that met a 503 on the way"] += 1
     return counts

@@ -58,6 +58,8 @@ class Stack:
     settings: Settings
     services: Services
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # The servers by name ("postgres", "temporal", "mailsink"): (process, its stop signal); a fault may replace one.
+    servers: dict[str, tuple[subprocess.Popen, int]] = field(default_factory=dict)
 
     @property
     def database(self) -> Database:
@@ -74,6 +76,13 @@ class Stack:
         process.send_signal(signal.SIGCONT)  # a stopped process must not stay stopped after its kill
         process.kill()
         process.wait()
+
+    def restart_server(self, name: str) -> subprocess.Popen:
+        """Start "postgres" or "temporal" again on its data (and port) after it died; wait until it answers."""
+        server = self.postgres if name == "postgres" else self.temporal
+        process = start_in_background(server, self.data_dir / f"{name}.log")
+        self.servers[name] = (process, server.stop_signal)
+        return process
 
     async def key(self, role: Role, department: str | None = None) -> tuple[int, str]:
         """A new API key: (its id, as timeline actors name it; the key)."""
@@ -109,18 +118,18 @@ async def running_stack(working_day_seconds: float, *, keep_data: bool = False, 
     data_dir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
     postgres = EmbeddedPostgres(data_dir)
     temporal = TemporalDevServer(data_dir, port=free_port(), headless=True)
-    servers: list[tuple[subprocess.Popen, int]] = []
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
     stack = None
     try:
-        servers.append((start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal))
+        servers["postgres"] = (start_in_background(postgres, data_dir / "postgres.log"), postgres.stop_signal)
         postgres.ensure_database()
         upgrade_to_head(postgres.url)
         seed_departments(postgres.url, policy_at(REPO / "policy.toml").departments)
-        servers.append((start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal))
+        servers["temporal"] = (start_in_background(temporal, data_dir / "temporal.log"), temporal.stop_signal)
         if mail:
             mailsink, mail_env = mail_settings(data_dir)
-            servers.append((subprocess.Popen(mailsink, cwd=REPO, stdout=(data_dir / "mail.log").open("ab"),
-                                             stderr=subprocess.STDOUT), signal.SIGTERM))
+            servers["mailsink"] = (subprocess.Popen(mailsink, cwd=REPO, stdout=(data_dir / "mail.log").open("ab"),
+                                                    stderr=subprocess.STDOUT), signal.SIGTERM)
             settings = {**mail_env, **settings}
         own = {"DATABASE_URL": postgres.url, "COMPLAINTS_CODEC_KEYS": new_key_spec("bench"),
                "COMPLAINTS_DATA_DIR": str(data_dir), "TEMPORAL_ADDRESS": temporal.address,
@@ -130,7 +139,7 @@ async def running_stack(working_day_seconds: float, *, keep_data: bool = False, 
         app_settings = Settings(**own)
         services = Services(app_settings, Database(postgres.url), await connect_when_ready(app_settings),
                             timekeeping(app_settings))
-        stack = Stack(data_dir, postgres, temporal, env, app_settings, services)
+        stack = Stack(data_dir, postgres, temporal, env, app_settings, services, servers=servers)
         for part in parts:
             stack.start(part)
         yield stack
@@ -140,7 +149,8 @@ async def running_stack(working_day_seconds: float, *, keep_data: bool = False, 
                 process.send_signal(signal.SIGCONT)
                 stop_process(process, signal.SIGTERM)
             await stack.database.dispose()
-        for process, stop_signal in reversed(servers):
+        for process, stop_signal in reversed(servers.values()):
+            process.send_signal(signal.SIGCONT)  # a server a fault stopped must not stay stopped
             stop_process(process, stop_signal)
         if keep_data:
             print(f"data and logs kept in {data_dir}")
