@@ -34,5 +34,9 @@ test: install browser
 test-fast: install
 	$(BIN)/python -m pytest tests/unit
 
+# How far it goes, beside bare Temporal and bare FastAPI on the same servers (about 20 minutes; ARGS=--quick: a few).
+bench: install
+	$(BIN)/python bench/suite.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
