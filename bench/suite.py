@@ -173,8 +173,13 @@ async def start_servers(stack: Stack) -> Servers:
                      stack.data_dir / "bare-api.log")
     bare_worker = serve([sys.executable, "bench/bare.py", "worker"], bare_env, stack.data_dir / "bare-worker.log")
     project_url, bare_url = f"http://127.0.0.1:{project_port}", f"http://127.0.0.1:{bare_port}"
-    await wait_for_http(project_url + "/healthz", project_api)
-    await wait_for_http(bare_url + "/docs", bare_api)
+    try:
+        await wait_for_http(project_url + "/healthz", project_api)
+        await wait_for_http(bare_url + "/docs", bare_api)
+    except BaseException:  # no process of ours outlives a start that failed
+        for process in (project_api, bare_api, bare_worker):
+            stop_process(process, 15)
+        raise
     servers = Servers(stack, project_url, bare_url, project_api, bare_api, bare_worker,
                       await Client.connect(stack.temporal.address))
     servers.keys["channel"] = (await stack.key(Role.CHANNEL))[1]
