@@ -40,5 +40,9 @@ test-fast: install
 chaos: install
 	$(BIN)/python bench/chaos.py
 
+# How far it goes, beside bare Temporal and bare FastAPI on the same servers (about 20 minutes; ARGS=--quick: a few).
+bench: install
+	$(BIN)/python bench/suite.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -62,8 +62,9 @@ async def real_cases(stack: Stack, api: httpx.AsyncClient, count: int) -> list[s
     return references
 
 
-def copy_open_cases(database_url: str, template: str, count: int, departments: list[str]) -> None:
-    """`count` copies of the template case's row, open, spread over the departments and a month of dues."""
+def copy_open_cases(database_url: str, template: str, count: int, departments: list[str], first: int = 1) -> None:
+    """`count` copies of the template case's row, open, spread over the departments and a month of dues;
+    their references are numbered from `first` (a second call goes on where the first stopped)."""
     with psycopg.connect(database_url) as connection:
         columns = [row[0] for row in connection.execute(
             "select column_name from information_schema.columns where table_name = 'cases' "
@@ -77,9 +78,9 @@ def copy_open_cases(database_url: str, template: str, count: int, departments: l
         }
         chosen = ", ".join(computed.get(column, column) for column in columns)
         connection.execute(
-            f"insert into cases ({', '.join(columns)}) select {chosen} from cases, generate_series(1, %(count)s) n "
-            "where cases.reference = %(template)s",
-            {"departments": departments, "count": count, "template": template})
+            f"insert into cases ({', '.join(columns)}) select {chosen} from cases, "
+            "generate_series(%(first)s, %(first)s + %(count)s - 1) n where cases.reference = %(template)s",
+            {"departments": departments, "count": count, "template": template, "first": first})
         connection.execute("analyze cases")
 
 
