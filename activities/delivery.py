@@ -145,11 +145,13 @@ class DeliveryActivities:
     async def _plan(self, row) -> Plan:
         """Where the message goes and in which words; makes its delivery rows (a retry finds them there)."""
         language, department_name, routes = await self._routes(row)
-        await deliveries.add_deliveries(
-            self._database, row.id, row.reference,
-            {route.transport: _idempotency_key(row.reference, row.message_key, route.transport) for route in routes},
-            datetime.now(UTC),
-        )
+        if routes:  # a message with nowhere to go is settled as no_contact without a transaction of its own here
+            await deliveries.add_deliveries(
+                self._database, row.id, row.reference,
+                {route.transport: _idempotency_key(row.reference, row.message_key, route.transport)
+                 for route in routes},
+                datetime.now(UTC),
+            )
         # The department of the step that queued the message; messages queued before it was kept: the case's now.
         case_department = row.context.get("department") or row.case_department
         case_department_name = await self._department_name(case_department, language)

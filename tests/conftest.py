@@ -144,11 +144,13 @@ async def running_workers(temporal_client, settings: Settings, database: Databas
     for task in tasks:
         # A worker that stops on its own would leave every later test waiting on timeouts: say why, loudly.
         task.add_done_callback(_report_worker_stop)
-    yield
-    stop_sending.set()
-    for running in workers:
-        await running.shutdown()
-    await asyncio.gather(*tasks)
+    try:
+        yield
+    finally:  # also when the block fails: a worker left running keeps the session from ending
+        stop_sending.set()
+        for running in workers:
+            await running.shutdown()
+        await asyncio.gather(*tasks)
 
 
 # For modules that make many cases and test no deadline (the fuzzer): on this calendar nothing falls
