@@ -12,6 +12,7 @@ from activities.deadlines import DeadlineActivities
 from activities.delivery import SEND_DEADLINE_SECONDS, DeliveryActivities
 from activities.digest import DigestActivities
 from activities.monthly_report import MonthlyReportActivities
+from activities.outbox_sender import OutboxSender
 from activities.retention import retention_activities
 from core import logs, tracing
 from core.director_general_digest import ensure_director_general_digest
@@ -91,15 +92,23 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
 SENDER_CONCURRENCY = 20
 
 
-def build_delivery_worker(client, settings: Settings, database: Database) -> Worker:
+def build_delivery_worker(client, settings: Settings, database: Database,
+                          delivery: DeliveryActivities | None = None) -> Worker:
     """The sender: only deliver_message, on its own task queue, so nothing delays the record of a send."""
     return Worker(
         client,
         task_queue=delivery_task_queue(settings.task_queue),
-        activities=[DeliveryActivities(database, settings).deliver_message],
+        activities=[(delivery or DeliveryActivities(database, settings)).deliver_message],
         max_concurrent_activities=SENDER_CONCURRENCY,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
     )
+
+
+# ---------------------------------------------------------------- the outbox's sender (part: outbox)
+def build_outbox_sender(client, settings: Settings, database: Database,
+                        delivery: DeliveryActivities | None = None) -> OutboxSender:
+    """Beside the delivery worker in `complaints delivery`: the messages of cases that send from the outbox."""
+    return OutboxSender(client, database, delivery or DeliveryActivities(database, settings), SENDER_CONCURRENCY)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -116,18 +125,24 @@ async def run_worker(settings: Settings) -> None:
 async def run_delivery_worker(settings: Settings) -> None:
     client = await connect_when_ready(settings, runtime=sdk_metrics_runtime(settings, settings.sender_metrics_port))
     database = Database(settings.resolved_database_url(), pool_size=SENDER_CONCURRENCY)
-    await _run_until_stopped(build_delivery_worker(client, settings, database), settings)
+    delivery = DeliveryActivities(database, settings)
+    sender = build_outbox_sender(client, settings, database, delivery)
+    await _run_until_stopped(build_delivery_worker(client, settings, database, delivery), settings, beside=sender.run)
     await database.dispose()
 
 
-async def _run_until_stopped(worker: Worker, settings: Settings) -> None:
+async def _run_until_stopped(worker: Worker, settings: Settings, beside=None) -> None:
+    """Run the worker (and `beside`, a loop that ends when the stop event is set) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info("worker polling task queue %s at %s", worker.task_queue, settings.resolved_temporal_address())
     async with worker:
-        await stop.wait()
+        if beside is None:
+            await stop.wait()
+        else:
+            await beside(stop)
 
 
 def main(run=run_worker) -> None:

@@ -4,6 +4,10 @@ A message (an outbox row) becomes one delivery row per transport. Before a trans
 row is claimed for this attempt of the activity; a row already sent is never sent again, so a retry
 after a crash or a failure on another transport sends only what is missing. The idempotency key of
 the row goes with the message (Message-ID, Idempotency-Key header) for receivers that deduplicate.
+
+Two callers share this one path: the `deliver_message` activity (cases begun before messages were
+sent from the outbox) and the outbox's sender (activities/outbox_sender.py), which holds its retries
+on the outbox row instead of in Temporal.
 """
 
 import asyncio
@@ -88,9 +92,23 @@ class DeliveryActivities:
     @activity.defn(name="deliver_message")
     async def deliver_message(self, request: DeliveryRequest) -> None:
         """Deliver one outbox message on every transport its recipient has; raise if any of them failed."""
-        plan = await self._plan(request)
-        if plan is None:
-            return
+        row = await deliveries.message_to_deliver(self._database, request.reference, request.message_key)
+        if row is None:
+            # record_step writes the row before the workflow asks for delivery; its absence is a bug, not a wait.
+            raise ApplicationError(f"no outbox message {request.message_key} for {request.reference}",
+                                   type="MissingMessage", non_retryable=True)
+        await self.send_message(row)
+
+    async def send_message(self, row) -> None:
+        """Deliver a message (a row of deliveries.message_to_deliver) on every transport its recipient has.
+
+        The one home of planning, claiming, sending and marking: the deliver_message activity and the
+        outbox's sender (activities/outbox_sender.py) both call it. Raises ApplicationError (DeliveryFailed,
+        non_retryable when every failure is for good) if any transport failed.
+        """
+        if row.status in SETTLED_MESSAGES:
+            return  # settled by an earlier attempt
+        plan = await self._plan(row)
         if not plan.routes:
             await self._finish(plan.outbox_id, MessageState.NO_CONTACT)
             return
@@ -112,6 +130,10 @@ class DeliveryActivities:
     @activity.defn(name="record_delivery_failure")
     async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
         """After the last attempt: mark what was not sent as failed and put it on the case's timeline."""
+        await self.give_up(failure)
+
+    async def give_up(self, failure: DeliveryFailure) -> None:
+        """The outcome after the last attempt, for the activity path and the outbox's sender alike."""
         recorded = await deliveries.record_failure(self._database, failure.reference, failure.message_key,
                                                    failure.reason, CLAIM_LEASE, datetime.now(UTC))
         if not recorded:
@@ -120,21 +142,16 @@ class DeliveryActivities:
 
     # ------------------------------------------------------------------ planning
 
-    async def _plan(self, request: DeliveryRequest) -> Plan | None:
-        """Read the message and its case, make its delivery rows; None when it was settled by an earlier attempt."""
-        row = await deliveries.message_to_deliver(self._database, request.reference, request.message_key)
-        if row is None:
-            # record_step writes the row before the workflow asks for delivery; its absence is a bug, not a wait.
-            raise ApplicationError(f"no outbox message {request.message_key} for {request.reference}",
-                                   type="MissingMessage", non_retryable=True)
-        if row.status in SETTLED_MESSAGES:
-            return None
+    async def _plan(self, row) -> Plan:
+        """Where the message goes and in which words; makes its delivery rows (a retry finds them there)."""
         language, department_name, routes = await self._routes(row)
-        await deliveries.add_deliveries(
-            self._database, row.id, row.reference,
-            {route.transport: _idempotency_key(row.reference, row.message_key, route.transport) for route in routes},
-            datetime.now(UTC),
-        )
+        if routes:  # a message with nowhere to go is settled as no_contact without a transaction of its own here
+            await deliveries.add_deliveries(
+                self._database, row.id, row.reference,
+                {route.transport: _idempotency_key(row.reference, row.message_key, route.transport)
+                 for route in routes},
+                datetime.now(UTC),
+            )
         # The department of the step that queued the message; messages queued before it was kept: the case's now.
         case_department = row.context.get("department") or row.case_department
         case_department_name = await self._department_name(case_department, language)
@@ -188,7 +205,7 @@ class DeliveryActivities:
 
     async def _deliver_once(self, plan: Plan, route: Route, rendered) -> None:
         key = _idempotency_key(plan.reference, plan.message_key, route.transport)
-        activity.heartbeat(route.transport)
+        _heartbeat(route.transport)
         claim = await self._claim(key)
         if claim is None:
             return
@@ -295,10 +312,16 @@ async def _heartbeating(sending: Awaitable[None], detail: str) -> None:
     """
     task = asyncio.ensure_future(sending)
     while True:
-        activity.heartbeat(detail)
+        _heartbeat(detail)
         done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
         if done:
             return task.result()
+
+
+def _heartbeat(detail: str) -> None:
+    # The outbox's sender sends outside any activity: the delivery row's lease stands in for the heartbeat.
+    if activity.in_activity():
+        activity.heartbeat(detail)
 
 
 def _idempotency_key(reference: str, message_key: str, transport: str) -> str:

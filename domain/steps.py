@@ -134,6 +134,16 @@ class MessageState(StrEnum):
     NO_CONTACT = "no_contact"
 
 
+class OutboxDispatch(StrEnum):
+    """Who sends a message and how far its step is known (outbox.dispatch; NULL: the workflow's activity)."""
+
+    # The sender sends it once the workflow task that wrote it is in the history.
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    # The task that wrote it was lost; its rerun writes the step again, so this row is never sent.
+    LOST = "lost"
+
+
 # A message in one of these states is settled: delivery never takes it up again.
 SETTLED_MESSAGES = frozenset({MessageState.SENT, MessageState.FAILED, MessageState.NO_CONTACT})
 

@@ -7,10 +7,11 @@ store as a `CaseScope`, which tests a row and conditions a list the same way.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, select, true, update
+from sqlalchemy import ColumnElement, false, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select as select_entities
 
+from domain.steps import OutboxDispatch
 from store.case_record import forget_steps_from
 from store.db import Database
 from store.models import CaseRead, CaseRecord, TimelineEntry
@@ -129,6 +130,7 @@ async def _write(session, record: StepRecord) -> None:
             detail=record.detail,
         )
     )
+    sender = _sent_by_the_sender(record)
     for number, message in enumerate(record.notifications):
         await session.exec(
             insert(OUTBOX)
@@ -139,6 +141,7 @@ async def _write(session, record: StepRecord) -> None:
                 template=message.template,
                 context=message.context,
                 created_at=record.at,
+                **sender,
             )
             .on_conflict_do_nothing(index_elements=["reference", "message_key"])
         )
@@ -164,3 +167,11 @@ async def _write(session, record: StepRecord) -> None:
             last_task=record.written_in_task,
         )
     )
+
+
+def _sent_by_the_sender(record: StepRecord) -> dict:
+    """What the sender needs to confirm the step in the history before it sends (store/deliveries.py)."""
+    if not record.sent_from_outbox:
+        return {}
+    return dict(dispatch=OutboxDispatch.UNCONFIRMED, written_in_task=record.written_in_task,
+                run_id=record.run_id or None, next_attempt_at=func.now())

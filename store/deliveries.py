@@ -11,9 +11,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.steps import Addressee, DeliveryState, Detail, MessageState, Recipient, Step
+from domain.steps import Addressee, DeliveryState, Detail, MessageState, OutboxDispatch, Recipient, Step
 from store.db import Database
-from store.models import Delivery, OutboxMessage
+from store.models import DUE_FROM_THE_SENDER, Delivery, OutboxMessage
 from store.tables import CASES, DELIVERIES, DEPARTMENTS, OUTBOX, TIMELINE
 from workflows.messages import SYSTEM
 
@@ -30,16 +30,78 @@ class DeliveryBusy(Exception):
     """Another attempt holds the row and may still be sending it."""
 
 
+def _messages_with_their_case():
+    """An outbox row with what its case says about reaching the submitter: what delivery plans from."""
+    return (
+        select(OUTBOX, CASES.c.language, CASES.c.channel, CASES.c.channel_ref, CASES.c.submitter_email,
+               CASES.c.submitter_phone, CASES.c.personal_data_erased_at,
+               CASES.c.department.label("case_department"))
+        .join(CASES, CASES.c.reference == OUTBOX.c.reference)
+    )
+
+
 async def message_to_deliver(database: Database, reference: str, message_key: str):
     """The outbox row with what its case says about reaching the submitter; None if there is no such message."""
     async with database.session() as session:
         return (await session.exec(
-            select(OUTBOX, CASES.c.language, CASES.c.channel, CASES.c.channel_ref, CASES.c.submitter_email,
-                   CASES.c.submitter_phone, CASES.c.personal_data_erased_at,
-                   CASES.c.department.label("case_department"))
-            .join(CASES, CASES.c.reference == OUTBOX.c.reference)
-            .where(OUTBOX.c.reference == reference, OUTBOX.c.message_key == message_key)
+            _messages_with_their_case().where(OUTBOX.c.reference == reference, OUTBOX.c.message_key == message_key)
         )).first()
+
+
+# ---------------------------------------------------------------- the outbox's sender (migration 0017)
+
+async def claim_due_messages(database: Database, limit: int, lease: timedelta) -> list:
+    """Take up to `limit` messages due from the sender, each for `lease`, and return them as message_to_deliver does.
+
+    SKIP LOCKED lets several senders claim side by side; the lease (the row's next attempt time, moved
+    on) keeps a row with this sender until its attempt has ended, or the sender died and the lease ran out.
+    """
+    async with database.transaction() as session:
+        due = (
+            select(OUTBOX.c.id).where(DUE_FROM_THE_SENDER, OUTBOX.c.next_attempt_at <= func.now())
+            .order_by(OUTBOX.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+        ).cte("due")
+        ids = list((await session.exec(
+            update(OUTBOX).where(OUTBOX.c.id == due.c.id).values(next_attempt_at=func.now() + lease)
+            .returning(OUTBOX.c.id)
+        )).scalars())
+        if not ids:
+            return []
+        return list((await session.exec(_messages_with_their_case().where(OUTBOX.c.id.in_(ids)))).all())
+
+
+def _unconfirmed_of_step(reference: str, run_id: str | None, written_in_task: int):
+    return (
+        OUTBOX.c.reference == reference, OUTBOX.c.written_in_task == written_in_task,
+        OUTBOX.c.run_id.is_(None) if run_id is None else OUTBOX.c.run_id == run_id,
+        OUTBOX.c.dispatch == OutboxDispatch.UNCONFIRMED,
+    )
+
+
+async def settle_step_of_messages(database: Database, reference: str, run_id: str | None, written_in_task: int,
+                                  dispatch: OutboxDispatch) -> None:
+    """Every message the task wrote: confirmed (its step is in the history) or lost (the task was lost)."""
+    async with database.transaction() as session:
+        await session.exec(update(OUTBOX).where(*_unconfirmed_of_step(reference, run_id, written_in_task))
+                           .values(dispatch=dispatch))
+
+
+async def confirm_step_later(database: Database, reference: str, run_id: str | None, written_in_task: int,
+                             after: timedelta) -> None:
+    """The history does not reach the task's end yet: look again shortly (not an attempt)."""
+    async with database.transaction() as session:
+        await session.exec(update(OUTBOX).where(*_unconfirmed_of_step(reference, run_id, written_in_task))
+                           .values(next_attempt_at=func.now() + after))
+
+
+async def retry_message_later(database: Database, outbox_id: int, attempts: int, after: timedelta,
+                              reason: str) -> None:
+    """An attempt failed: count it and hold the next one back by the backoff."""
+    async with database.transaction() as session:
+        await session.exec(
+            update(OUTBOX).where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == MessageState.PENDING)
+            .values(attempts=attempts, next_attempt_at=func.now() + after, last_error=reason[:500])
+        )
 
 
 async def department_of_recipient(database: Database, recipient: Recipient):

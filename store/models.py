@@ -20,11 +20,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
 # A step's number is the prefix of its key ("0018-reject"); store/migrations/versions/0008_step_identity.py.
 STEP_OF_KEY = "CASE WHEN {key} ~ '^[0-9]+-' THEN split_part({key}, '-', 1)::integer END"
+
+
+# The outbox rows the sender takes up; the partial index and the sender's claim say it in the same words.
+DUE_FROM_THE_SENDER = text("status = 'pending' AND dispatch IN ('unconfirmed', 'confirmed')")
 
 
 def _utc_column(**kwargs: Any) -> Any:
@@ -114,7 +119,11 @@ class OutboxMessage(SQLModel, table=True):
     """A message for a person, written once; a delivery process sends it later."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("reference", "message_key"),)
+    __table_args__ = (
+        UniqueConstraint("reference", "message_key"),
+        # The rows the sender takes up (store/migrations/versions/0017_messages_sent_from_the_outbox.py).
+        Index("ix_outbox_due_from_the_sender", "next_attempt_at", postgresql_where=DUE_FROM_THE_SENDER),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     reference: str = Field(foreign_key="cases.reference", max_length=20, index=True)
@@ -128,6 +137,14 @@ class OutboxMessage(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20)
     created_at: datetime = _utc_column(nullable=False)
     updated_at: datetime | None = _utc_column(nullable=True)
+    # Messages sent from the outbox (migration 0017): NULL when the case workflow's activity sends the
+    # message; else unconfirmed, confirmed (its step is in the history) or lost (its task was lost).
+    dispatch: str | None = Field(default=None, max_length=12)
+    written_in_task: int | None = None
+    run_id: str | None = Field(default=None, max_length=64)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = _utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 class Delivery(SQLModel, table=True):

@@ -33,7 +33,7 @@ from store.db import Database
 from store.migrate import seed_departments, upgrade_to_head
 from tests.closing import stop_every_running_case
 from tests.outside import HttpSink, MailServer, serve_http_sink, start_mail_server
-from worker import build_delivery_worker, build_worker
+from worker import build_delivery_worker, build_outbox_sender, build_worker
 
 REPO = Path(__file__).resolve().parent.parent
 # Long enough that an HTTP round trip is a small part of a day, short enough to watch escalations.
@@ -138,13 +138,19 @@ async def running_workers(temporal_client, settings: Settings, database: Databas
     workers = [build_worker(temporal_client, settings, database, **worker_options),
                build_delivery_worker(temporal_client, settings, database)]
     tasks = [asyncio.create_task(running.run()) for running in workers]
+    # The outbox's sender runs beside the delivery worker, as in `complaints delivery`.
+    stop_sending = asyncio.Event()
+    tasks.append(asyncio.create_task(build_outbox_sender(temporal_client, settings, database).run(stop_sending)))
     for task in tasks:
         # A worker that stops on its own would leave every later test waiting on timeouts: say why, loudly.
         task.add_done_callback(_report_worker_stop)
-    yield
-    for running in workers:
-        await running.shutdown()
-    await asyncio.gather(*tasks)
+    try:
+        yield
+    finally:  # also when the block fails: a worker left running keeps the session from ending
+        stop_sending.set()
+        for running in workers:
+            await running.shutdown()
+        await asyncio.gather(*tasks)
 
 
 # For modules that make many cases and test no deadline (the fuzzer): on this calendar nothing falls

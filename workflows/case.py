@@ -107,6 +107,8 @@ PATCH_SIGNALS_ARE_OPERATORS = "signals-are-operators-repairs"
 PATCH_OPERATOR_VIEW = "operator-view-due-priority-muscat-time"
 PATCH_DIRECTOR_GENERAL_DIGEST = "director-general-daily-digest"
 PATCH_CONFIRMED_ROUTE = "triage-that-confirms-the-route"
+# The sender sends a step's messages from the outbox once the step is in the history: no activity per message.
+PATCH_SENT_FROM_OUTBOX = "messages-sent-from-the-outbox"
 # What a signal may do: the repairs of SIGNAL_NAMES; the other signals stay so that old histories replay.
 OPERATOR_SIGNAL_ACTIONS = frozenset(SIGNAL_NAMES)
 
@@ -796,6 +798,8 @@ class CaseWorkflow:
     ) -> None:
         """Write the step's timeline entry, case row and messages (once), then show the new state to operators."""
         state = self._state
+        # Asked before the first step's write, so a case is on one path for its whole life (the answer is kept).
+        from_outbox = workflow.patched(PATCH_SENT_FROM_OUTBOX)
         state.step += 1
         state.revision += 1
         current = state.status
@@ -811,12 +815,16 @@ class CaseWorkflow:
             detail=detail or {},
             notifications=notifications or [],
             written_in_task=workflow.info().get_current_history_length(),
+            sent_from_outbox=from_outbox,
+            run_id=workflow.info().run_id if from_outbox else "",
         )
         await workflow.execute_local_activity(
             "record_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
         self._step_keys.append(record.step_key)
         self._publish_for_operators()
+        if from_outbox:
+            return  # the sender takes the messages up from the outbox
         if record.notifications and (workflow.patched(PATCH_DELIVERY) or self._state.delivery_switched_on):
             for number, message in enumerate(record.notifications):
                 self._start_delivery(message_key(record.step_key, number, message.template), message.template)

@@ -244,6 +244,10 @@ class StepRecord:
     # The workflow task the step ran in: the history's length then. A task that Temporal lost and ran
     # again has a greater one, so the store knows which write of a step number is the truth.
     written_in_task: int = 0
+    # The sender sends the step's messages from the outbox once the task is in the history of this run
+    # (activities/delivery.py, OutboxDispatcher); False: the workflow starts a deliver_message activity each.
+    sent_from_outbox: bool = False
+    run_id: str = ""
 
     @property
     def step_key(self) -> str:

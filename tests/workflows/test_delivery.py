@@ -38,7 +38,9 @@ from tests.workflows.test_lifecycle import (
     wait_for_status,
 )
 from workflows.case import (
+    DELIVERY_RETRY,
     PATCH_DELIVERY,
+    PATCH_SENT_FROM_OUTBOX,
     CaseWorkflow,
     delivery_task_queue,
     workflow_id,
@@ -115,18 +117,92 @@ async def test_one_arabic_acknowledgement_by_email_and_one_sms(api, keys, databa
         ("email", "sent"), ("sms", "sent")}
 
 
-async def test_messages_are_sent_from_the_senders_own_task_queue(api, keys, database, settings, temporal_client):
-    """Not from the case worker's: a busy case worker would stretch the moment between send and record."""
-    reference = await new_case(api, keys, submitter=submitter(unique_contact()))
-    await settled(database, reference, 1)
-    history = await temporal_client.get_workflow_handle(workflow_id(reference)).fetch_history()
-    queues = {
+def delivery_queues(history) -> set[str]:
+    """The task queues of the case's deliver_message activities (none when the sender sends from the outbox)."""
+    return {
         event.activity_task_scheduled_event_attributes.task_queue.name
         for event in history.events
         if event.HasField("activity_task_scheduled_event_attributes")
         and event.activity_task_scheduled_event_attributes.activity_type.name == "deliver_message"
     }
-    assert queues == {delivery_task_queue(settings.task_queue)} == {"complaints-test-delivery"}
+
+
+async def test_a_new_cases_messages_are_sent_from_the_outbox_once_without_an_activity(
+    api, keys, database, mail_server, http_sink, temporal_client
+):
+    """The sender takes them up from the outbox: the case spends no workflow task or activity on a message."""
+    contact = unique_contact()
+    reference = await new_case(api, keys, submitter=submitter(contact))
+    await act(api, keys.cs_agent, reference, "triage", {"department": DEPARTMENT})
+    rows = await settled(database, reference, 2)
+    assert [(row.template, row.status, row.dispatch) for row in rows[:2]] == [
+        ("acknowledgement", "sent", "confirmed"), ("case_assigned", "sent", "confirmed")]
+    history = await temporal_client.get_workflow_handle(workflow_id(reference)).fetch_history()
+    assert delivery_queues(history) == set()
+    markers = [event.marker_recorded_event_attributes for event in history.events
+               if event.HasField("marker_recorded_event_attributes")]
+    assert any(PATCH_SENT_FROM_OUTBOX in str(marker.details) for marker in markers)
+    assert len(mail_server.folder.to(contact["email"])) == 1
+    assert len([r for r in http_sink.at("/sms") if json.loads(r.body)["to"] == contact["phone"]]) == 1
+    told = [m for m in mail_server.folder.to(DEPARTMENT_EMAIL) if reference in str(m["Subject"])]
+    assert len(told) == 1
+    assert sorted((row.transport, row.status, row.attempts) for row in await deliveries(database, reference)) == [
+        ("email", "sent", 1), ("email", "sent", 1), ("sms", "sent", 1)]
+
+
+@pytest.fixture
+async def api_on_the_activity_path(temporal_client, settings, database):
+    """An API and workers on their own task queue whose CaseWorkflow sends as cases begun before the outbox's
+    sender did: `workflow.patched(PATCH_SENT_FROM_OUTBOX)` answers False, as it does when such a case replays."""
+    older = settings.model_copy(update={"task_queue": "complaints-test-activity-path"})
+    before_the_outbox = lambda call: call.patch_id != PATCH_SENT_FROM_OUTBOX  # noqa: E731
+    transport = httpx.ASGITransport(app=create_app(services=services_for(older, database, temporal_client)))
+    async with (
+        running_workers(temporal_client, older, database, patch_activation_callback=before_the_outbox),
+        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
+    ):
+        yield client
+
+
+async def test_a_case_on_the_activity_path_sends_from_the_senders_own_task_queue(
+    api_on_the_activity_path, keys, database, mail_server, temporal_client
+):
+    """Not from the case worker's: a busy case worker would stretch the moment between send and record."""
+    contact = unique_contact()
+    reference = await new_case(api_on_the_activity_path, keys, submitter=submitter(contact))
+    (row,) = await settled(database, reference, 1)
+    assert (row.status, row.dispatch) == ("sent", None)
+    history = await temporal_client.get_workflow_handle(workflow_id(reference)).fetch_history()
+    assert delivery_queues(history) == {delivery_task_queue("complaints-test-activity-path")}
+    assert len(mail_server.folder.to(contact["email"])) == 1
+
+
+async def test_a_message_that_keeps_failing_lands_as_failed_after_the_last_attempt(api, keys, database, http_sink):
+    """The sender's retries are held on the row; after the last, the outcome is record_delivery_failure's."""
+    contact = unique_contact()
+    http_sink.statuses["/sms"] = 503
+    try:
+        reference = await new_case(api, keys, submitter=submitter(contact))
+
+        async def retried_once():
+            rows = await outbox_rows(database, reference)
+            return rows if rows and rows[0].attempts == 1 else None
+
+        (row,) = await eventually(retried_once, timeout=15)
+        assert row.status == "pending" and row.next_attempt_at is not None and "503" in row.last_error
+        # Skip ahead to the policy's last attempt instead of waiting out the backoff.
+        async with database.transaction() as session:
+            await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id)
+                               .values(attempts=DELIVERY_RETRY.maximum_attempts - 1))
+        rows = await settled(database, reference, 1)
+    finally:
+        http_sink.statuses.pop("/sms")
+    assert rows[0].status == "failed"
+    assert {d.transport: d.status for d in await deliveries(database, reference)} == {"email": "sent", "sms": "failed"}
+    case = await eventually(lambda: _with_action(api, keys, reference, "delivery_failed"))
+    (failed,) = [entry for entry in case["timeline"] if entry["action"] == "delivery_failed"]
+    assert failed["detail"]["template"] == "acknowledgement" and "503" in failed["detail"]["reason"]
+    assert len([r for r in http_sink.at("/sms") if json.loads(r.body)["to"] == contact["phone"]]) == 2
 
 
 async def test_a_submitter_who_asked_for_english_is_written_to_in_english(api, keys, database, mail_server):
@@ -391,7 +467,8 @@ async def api_of_an_older_release(temporal_client, settings, database):
     `workflow.patched(PATCH_DELIVERY)` answers False at a case's first step, as it does when a case
     begun before the upgrade is replayed."""
     older = settings.model_copy(update={"task_queue": "complaints-test-older"})
-    before_delivery = lambda call: call.patch_id != PATCH_DELIVERY  # noqa: E731
+    # Such a case also began before messages were sent from the outbox.
+    before_delivery = lambda call: call.patch_id not in (PATCH_DELIVERY, PATCH_SENT_FROM_OUTBOX)  # noqa: E731
     transport = httpx.ASGITransport(app=create_app(services=services_for(older, database, temporal_client)))
     async with (
         running_workers(temporal_client, older, database, patch_activation_callback=before_delivery),

@@ -13,12 +13,15 @@ import sys
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from api.app import create_app
 from core.verify import compare
 from store.case_record import read_record
+from store.models import Delivery, OutboxMessage
 from tests.conftest import REPO, running_workers, services_for
 from tests.helpers import bearer, complaint, eventually, submit
+from worker import build_outbox_sender
 from workflows.case import CaseWorkflow, workflow_id
 
 LOST_TASK_QUEUE = "complaints-test-lost-task"
@@ -80,3 +83,47 @@ async def _agrees(database, temporal_client, reference) -> str:
     divergence = await compare(database, temporal_client, reference)
     assert not divergence.problems, divergence.problems
     return "agrees"
+
+
+async def test_the_message_of_a_lost_task_is_never_sent_and_its_rerun_sends_it_once(
+        lost_settings, database, temporal_client, keys):
+    """The sender runs while the task that wrote the department's reminder is lost: it waits for the task's
+    end in the history, finds it timed out, marks the row lost and never sends it; the rerun writes the step
+    again, and that row is confirmed and settled, once."""
+    services = services_for(lost_settings, database, temporal_client)
+    dying = start_dying_worker(lost_settings, "department_reminded")
+    stop_sending = asyncio.Event()
+    sending = asyncio.create_task(build_outbox_sender(temporal_client, lost_settings, database).run(stop_sending))
+    try:
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as api:
+            reference = (await submit(api, keys.channel, complaint()))["reference"]
+            await asyncio.to_thread(dying.wait, 90)
+
+            async def reminder_rows(dispatch: str | None = None):
+                async with database.session() as session:
+                    rows = (await session.exec(select(OutboxMessage).where(
+                        OutboxMessage.reference == reference, OutboxMessage.template == "department_reminder")
+                    )).all()
+                return [row for row in rows if dispatch is None or row.dispatch == dispatch] or None
+
+            # Temporal times the task out after WORKFLOW_TASK_TIMEOUT_SECONDS; the sender reads that in the history.
+            (lost,) = await eventually(lambda: reminder_rows("lost"), timeout=WORKFLOW_TASK_TIMEOUT_SECONDS + 10)
+            assert lost.status == "pending"
+            async with database.session() as session:
+                assert (await session.exec(select(Delivery).where(Delivery.outbox_id == lost.id))).all() == []
+
+            async with running_workers(temporal_client, lost_settings, database):
+                async def settled_once():
+                    rows = await reminder_rows()
+                    return rows if rows and [row.status != "pending" for row in rows] == [True] else None
+
+                (rerun,) = await eventually(settled_once, timeout=60)
+                # The rerun's own write replaced the lost one; it was confirmed in the history, then settled.
+                assert rerun.written_in_task > lost.written_in_task and rerun.dispatch == "confirmed"
+                assert rerun.attempts == 0
+    finally:
+        stop_sending.set()
+        await sending
+        dying.kill()
+        dying.wait()
