@@ -5,6 +5,8 @@ import logging
 import signal
 from datetime import timedelta
 
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.case_store import CaseStore
@@ -106,9 +108,11 @@ def build_delivery_worker(client, settings: Settings, database: Database,
 
 # ---------------------------------------------------------------- the outbox's sender (part: outbox)
 def build_outbox_sender(client, settings: Settings, database: Database,
-                        delivery: DeliveryActivities | None = None) -> OutboxSender:
-    """Beside the delivery worker in `complaints delivery`: the messages of cases that send from the outbox."""
-    return OutboxSender(client, database, delivery or DeliveryActivities(database, settings), SENDER_CONCURRENCY)
+                        delivery: DeliveryActivities | None = None, runtime: Runtime | None = None) -> OutboxSender:
+    """Beside the delivery worker in `complaints delivery`: the messages of cases that send from the outbox.
+    Its figures go out with the SDK's, on the `runtime`'s metrics endpoint."""
+    return OutboxSender(client, database, delivery or DeliveryActivities(database, settings), SENDER_CONCURRENCY,
+                        meter=runtime.metric_meter if runtime else MetricMeter.noop)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -123,10 +127,11 @@ async def run_worker(settings: Settings) -> None:
 
 
 async def run_delivery_worker(settings: Settings) -> None:
-    client = await connect_when_ready(settings, runtime=sdk_metrics_runtime(settings, settings.sender_metrics_port))
+    runtime = sdk_metrics_runtime(settings, settings.sender_metrics_port)
+    client = await connect_when_ready(settings, runtime=runtime)
     database = Database(settings.resolved_database_url(), pool_size=SENDER_CONCURRENCY)
     delivery = DeliveryActivities(database, settings)
-    sender = build_outbox_sender(client, settings, database, delivery)
+    sender = build_outbox_sender(client, settings, database, delivery, runtime)
     await _run_until_stopped(build_delivery_worker(client, settings, database, delivery), settings, beside=sender.run)
     await database.dispose()
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -64,14 +65,30 @@ class Step:
     written_in_task: int
 
 
+class SenderFigures:
+    """What the sender does, beside the SDK's figures on the same Prometheus endpoint: messages of new cases are
+    sent by no activity, so the SDK's activity counters no longer see them."""
+
+    def __init__(self, meter: MetricMeter) -> None:
+        self.sent = meter.create_counter("complaints_outbox_sent", "Outbox messages the sender sent or settled")
+        self.attempts_failed = meter.create_counter(
+            "complaints_outbox_attempts_failed", "Attempts to send an outbox message that failed (retried later)")
+        self.given_up = meter.create_counter(
+            "complaints_outbox_given_up", "Outbox messages that failed for good (on the case's timeline)")
+        self.lost_task_rows = meter.create_counter(
+            "complaints_outbox_lost_task_steps", "Steps whose messages were not sent: their workflow task was lost")
+
+
 class OutboxSender:
     """Claims due outbox rows, confirms their step in the history, and sends them; runs until `stop` is set."""
 
-    def __init__(self, client: Client, database: Database, delivery: DeliveryActivities, messages_at_once: int) -> None:
+    def __init__(self, client: Client, database: Database, delivery: DeliveryActivities, messages_at_once: int,
+                 meter: MetricMeter = MetricMeter.noop) -> None:
         self._client = client
         self._database = database
         self._delivery = delivery
         self._messages_at_once = messages_at_once
+        self._figures = SenderFigures(meter)
 
     async def run(self, stop: asyncio.Event) -> None:
         in_flight: set[asyncio.Task] = set()
@@ -138,6 +155,7 @@ class OutboxSender:
         await deliveries.settle_step_of_messages(self._database, step.reference, step.run_id, step.written_in_task,
                                                  OutboxDispatch.CONFIRMED if known else OutboxDispatch.LOST)
         if not known:
+            self._figures.lost_task_rows.add(1)
             log.info("messages of a lost workflow task of %s are not sent (task %s)", step.reference,
                      step.written_in_task)
         return known
@@ -145,6 +163,7 @@ class OutboxSender:
     async def _send(self, row) -> None:
         try:
             await self._delivery.send_message(row)
+            self._figures.sent.add(1)
         except ApplicationError as failure:
             await self._failed(row, failure.message, last=failure.non_retryable)
         except Exception as failure:  # a database or network error: an attempt like any other
@@ -154,7 +173,9 @@ class OutboxSender:
     async def _failed(self, row, reason: str, *, last: bool) -> None:
         """Count the attempt; after the last one, the same outcome as the activity's (record_delivery_failure)."""
         attempts = row.attempts + 1
+        self._figures.attempts_failed.add(1)
         if last or attempts >= DELIVERY_RETRY.maximum_attempts:
+            self._figures.given_up.add(1)
             await self._delivery.give_up(DeliveryFailure(row.reference, row.message_key, reason))
             return
         await deliveries.retry_message_later(self._database, row.id, attempts, backoff(attempts), reason)

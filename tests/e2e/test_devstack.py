@@ -308,7 +308,7 @@ def _canary_moves(stack: Stack, key: str, auditor: str, canary: Canary) -> str:
 def _assert_logs_and_traces_without_the_canary(stack: Stack, receiver: OtlpReceiver, canary: Canary,
                                                reference: str) -> None:
     """Every process's lines are JSON; none of them, no other log file of the data dir, and no span exported over
-    OTLP holds a marker; the case's trace runs from the API through the worker to the sender."""
+    OTLP holds a marker; the case's trace runs from the API through the worker."""
     lines = [line.split("] ", 1) for line in stack.log().splitlines() if line.startswith(PYTHON_PARTS)]
     records = [json.loads(text) for _, text in lines]
     assert {record["service"] for record in records} == {"complaints-worker", "complaints-sender", "complaints-api"}
@@ -320,8 +320,7 @@ def _assert_logs_and_traces_without_the_canary(stack: Stack, receiver: OtlpRecei
     started = next(span for span in spans if span.attributes.get("temporalWorkflowID") == f"case-{reference}")
     services = {(span.service, span.name) for span in spans if span.trace_id == started.trace_id}
     assert services >= {("complaints-api", "POST /v1/cases"), ("complaints-worker", "RunActivity:record_case"),
-                        ("complaints-api", "StartWorkflow:CaseWorkflow"),
-                        ("complaints-sender", "RunActivity:deliver_message")}, services
+                        ("complaints-api", "StartWorkflow:CaseWorkflow")}, services
     assert {"logs": canary.found_in(logs), "spans": canary.found_in(b"".join(receiver.bodies))} == {
         "logs": [], "spans": []}
 
