@@ -5,6 +5,7 @@ counts only its own messages.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -154,11 +155,20 @@ async def test_a_new_cases_messages_are_sent_from_the_outbox_once_without_an_act
 async def api_on_the_activity_path(temporal_client, settings, database):
     """An API and workers on their own task queue whose CaseWorkflow sends as cases begun before the outbox's
     sender did: `workflow.patched(PATCH_SENT_FROM_OUTBOX)` answers False, as it does when such a case replays."""
-    older = settings.model_copy(update={"task_queue": "complaints-test-activity-path"})
-    before_the_outbox = lambda call: call.patch_id != PATCH_SENT_FROM_OUTBOX  # noqa: E731
+    async with api_of_a_release_without(temporal_client, settings, database, "complaints-test-activity-path",
+                                        PATCH_SENT_FROM_OUTBOX) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def api_of_a_release_without(temporal_client, settings, database, task_queue: str, *patches: str):
+    """An API and workers on a task queue of their own whose CaseWorkflow finds `patches` unset, as a case begun
+    before them does when it replays."""
+    older = settings.model_copy(update={"task_queue": task_queue})
     transport = httpx.ASGITransport(app=create_app(services=services_for(older, database, temporal_client)))
     async with (
-        running_workers(temporal_client, older, database, patch_activation_callback=before_the_outbox),
+        running_workers(temporal_client, older, database,
+                        patch_activation_callback=lambda call: call.patch_id not in patches),
         httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
     ):
         yield client
@@ -466,14 +476,9 @@ async def api_of_an_older_release(temporal_client, settings, database):
     """An API and workers on their own task queue whose CaseWorkflow behaves as before delivery existed:
     `workflow.patched(PATCH_DELIVERY)` answers False at a case's first step, as it does when a case
     begun before the upgrade is replayed."""
-    older = settings.model_copy(update={"task_queue": "complaints-test-older"})
     # Such a case also began before messages were sent from the outbox.
-    before_delivery = lambda call: call.patch_id not in (PATCH_DELIVERY, PATCH_SENT_FROM_OUTBOX)  # noqa: E731
-    transport = httpx.ASGITransport(app=create_app(services=services_for(older, database, temporal_client)))
-    async with (
-        running_workers(temporal_client, older, database, patch_activation_callback=before_delivery),
-        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
-    ):
+    async with api_of_a_release_without(temporal_client, settings, database, "complaints-test-older",
+                                        PATCH_DELIVERY, PATCH_SENT_FROM_OUTBOX) as client:
         yield client
 
 
