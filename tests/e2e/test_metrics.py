@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -25,9 +26,11 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 from api.auth import create_api_key
+from api.service.intake import reference_sequence
 from core.embedded import free_port
 from core.timekeeping import policy_at
-from domain.kinds import Channel, Role
+from domain.calendar import MUSCAT
+from domain.kinds import Channel, Kind, Role
 from store.db import Database, sqlalchemy_url
 from store.deliveries import delivery_figures
 from store.migrate import seed_departments, upgrade_to_head
@@ -58,6 +61,17 @@ class Processes:
     log: Path
 
 
+def number_references_apart(url: str) -> None:
+    """This database's cases run on the session's Temporal, where other modules' databases have made their own
+    C-2026-000001: a reference drawn here from a low number would name a workflow that is already there."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    year = datetime.now(MUSCAT).year
+    with engine.begin() as connection:
+        for kind in Kind:
+            connection.execute(text(f"create sequence {reference_sequence(kind, year)} start with 900000"))
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def metrics_database_url(servers: RunningServers) -> Iterator[str]:
     """A database of their own, so that the case figures are exactly this module's."""
@@ -70,6 +84,7 @@ def metrics_database_url(servers: RunningServers) -> Iterator[str]:
     try:
         upgrade_to_head(url)
         seed_departments(url, policy_at(REPO / "policy.toml").departments)
+        number_references_apart(url)
         yield url
     finally:
         with admin.connect() as connection:
