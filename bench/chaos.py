@@ -28,6 +28,7 @@ SMTP server's 250 and its record sends the message again, with the same Message-
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import signal
@@ -571,7 +572,26 @@ async def run(sizes: Sizes, seed: int, keep_data: bool) -> list[Row]:
         print(f"faults: {len(chaos.log)} events in {time.monotonic() - started:.0f} s (seed {seed}, "
               f"working day {sizes.working_day_seconds:g} s)")
         print_table(rows)
+        if any(row.must_be_zero for row in rows):
+            print_worker_complaints(stack.data_dir)
         return rows
+
+
+def print_worker_complaints(data_dir: Path, most: int = 30) -> None:
+    """The warnings and errors the case worker logged, so that a failed run (in CI, whose data is gone) says why."""
+    lines = []
+    for line in (data_dir / "worker.log").read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+            lines.append(f"{entry['level']} {entry.get('logger', '')}: {entry.get('message', '')[:400]}"
+                         + (f" | {entry['exc_info'].splitlines()[-1][:300]}" if entry.get("exc_info") else ""))
+    counted = Counter(lines)
+    print(f"the case worker's warnings and errors ({len(lines)}, the {most} most frequent):")
+    for line, times in counted.most_common(most):
+        print(f"  {times} x {line}")
 
 
 def main() -> None:

@@ -39,10 +39,12 @@ import httpx
 from sqlmodel import select
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowQueryFailedError
 from temporalio.service import RPCError
+from temporalio.worker import Replayer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stack import Stack, running_stack  # noqa: E402
+from core.temporal import data_converter  # noqa: E402
 from domain.kinds import Role  # noqa: E402
 from store.models import CaseRecord, OutboxMessage, TimelineEntry  # noqa: E402
 from workflows.case import CaseWorkflow, workflow_id  # noqa: E402
@@ -208,7 +210,8 @@ async def case_problems(stack: Stack, reference: str) -> tuple[dict[str, int], C
     handle = stack.services.temporal.get_workflow_handle_for(CaseWorkflow.run, workflow_id(reference))
     try:
         view = await handle.query(CaseWorkflow.view, rpc_timeout=timedelta(seconds=QUERY_SECONDS))
-    except (RPCTimeoutOrCancelledError, RPCError, WorkflowQueryFailedError):
+    except (RPCTimeoutOrCancelledError, RPCError, WorkflowQueryFailedError) as error:
+        await explain_no_answer(stack, reference, error)
         return {"workflows that answer no query": 1}, timed_out
     numbers = Counter(number for entry in timeline if (number := step_number(entry.step_key)) is not None)
     problems["phantom steps"] = sum(count for number, count in numbers.items() if number > recorded)
@@ -221,6 +224,21 @@ async def case_problems(stack: Stack, reference: str) -> tuple[dict[str, int], C
     problems["row differs from workflow"] = int(row is None or any(
         getattr(row, name) != getattr(view, name) for name in ROW_FIELDS))
     return {name: count for name, count in problems.items() if count}, timed_out
+
+
+async def explain_no_answer(stack: Stack, reference: str, error: Exception) -> None:
+    """Say why a workflow answers no query: its worker's message, and whether its history replays here.
+
+    The history is kept in <data dir>/unanswered/ for a replay test (tests/replay/histories)."""
+    history = await stack.services.temporal.get_workflow_handle(workflow_id(reference)).fetch_history()
+    folder = stack.data_dir / "unanswered"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{reference}.json").write_text(history.to_json())
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter(stack.settings))
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    print(f"  {reference} answers no query: {type(error).__name__}: {error}; "
+          f"its history of {len(history.events)} events replays here "
+          f"{'with ' + repr(result.replay_failure) if result.replay_failure else 'without a failure'}", flush=True)
 
 
 async def check_every_case(stack: Stack, references: list[str], retries: int = 3) -> tuple[Counter, dict, Counter]:

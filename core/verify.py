@@ -73,7 +73,10 @@ async def compare(database: Database, client: Client, reference: str) -> Diverge
         divergence.problems.append("no workflow" if error.status == RPCStatusCode.NOT_FOUND
                                    else f"the workflow answers no query ({error.status.name})")
         return divergence
-    except (WorkflowQueryFailedError, RPCTimeoutOrCancelledError) as error:
+    except WorkflowQueryFailedError as error:
+        divergence.problems.append(f"the workflow answers no query (its worker says: {error.message})")
+        return divergence
+    except RPCTimeoutOrCancelledError as error:
         divergence.problems.append(f"the workflow answers no query ({type(error).__name__})")
         return divergence
     divergence.state = {name: getattr(view, name) for name in case_record.FOLLOWED_FIELDS}
