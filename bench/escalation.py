@@ -5,6 +5,11 @@ calendar, submits complaints through the real API app, nobody answers, and measu
 how long after its deadline the workflow recorded `escalated` (department due) and `breached`
 (answer due). With --kill-worker, the worker is SIGKILLed while the cases wait and started again,
 and the run also checks that every timeline entry and outbox message exists exactly once.
+
+It ends with the CPU the case workers and the sender spent per recorded step, and the workflow tasks
+that timed out. `--workers 2` runs two case-worker processes; `--until-complete 600` waits (up to
+600 s) for every case to escalate and breach instead of settling, printing the count every 10 s: the
+1 000-case burst is `--cases 1000 --working-day-seconds 2 --until-complete 900`.
 """
 
 import argparse
@@ -19,11 +24,12 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
-from sqlmodel import select
+from sqlmodel import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import DIRECTOR_GENERAL_EMAIL, running_stack  # noqa: E402
+from bench.drill import history_facts  # noqa: E402
+from bench.stack import DIRECTOR_GENERAL_EMAIL, cpu_seconds, running_stack  # noqa: E402
 from domain.kinds import Role  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.models import OutboxMessage, TimelineEntry  # noqa: E402
@@ -67,6 +73,8 @@ async def entries_by_case(database: Database, references: list[str]) -> dict[str
 
 async def run(args: argparse.Namespace) -> None:
     async with running_stack(args.working_day_seconds, keep_data=args.keep_data, mail=args.mail) as stack:
+        for number in range(2, args.workers + 1):
+            stack.start("worker", name=f"worker-{number}")
         _, key = await stack.key(Role.CHANNEL)
         async with stack.api() as api:
             started = time.monotonic()
@@ -85,9 +93,14 @@ async def run(args: argparse.Namespace) -> None:
             stack.start("worker")
             print(f"worker restarted {time.monotonic() - killed_at:.1f}s after the kill")
         last_answer_due = max(answer for _, answer in due.values())
-        await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds())
-                            + args.settle_seconds)
+        await asyncio.sleep(max(0.0, (last_answer_due - datetime.now(last_answer_due.tzinfo)).total_seconds()))
+        if args.until_complete:
+            await drain(stack.database, references, args.until_complete)
+        else:
+            await asyncio.sleep(args.settle_seconds)
         problems, duplicates = await report(stack.database, references, due)
+        await report_cpu(stack, references)
+        await report_task_timeouts(stack, references)
         if args.mail:
             report_mail(stack.data_dir / "mail")
         if problems:
@@ -124,6 +137,55 @@ async def report(database: Database, references: list[str], due: dict) -> tuple[
     return problems, duplicates
 
 
+async def cases_complete(database: Database, references: list[str]) -> int:
+    """Cases whose escalation and breach are both recorded."""
+    async with database.session() as session:
+        done = (await session.exec(
+            select(TimelineEntry.reference).where(TimelineEntry.reference.in_(references),
+                                                  TimelineEntry.action.in_(("escalated", "breached")))
+            .group_by(TimelineEntry.reference).having(func.count(func.distinct(TimelineEntry.action)) == 2)
+        )).all()
+    return len(done)
+
+
+async def drain(database: Database, references: list[str], limit: float, every: float = 10.0) -> None:
+    """After the last answer due: the cases complete every `every` seconds, until all are or `limit` passes."""
+    started = time.monotonic()
+    while True:
+        complete = await cases_complete(database, references)
+        elapsed = time.monotonic() - started
+        print(f"  {elapsed:5.0f} s after the last answer due: {complete} of {len(references)} complete", flush=True)
+        if complete == len(references) or elapsed > limit:
+            return
+        await asyncio.sleep(every)
+
+
+async def report_task_timeouts(stack, references: list[str]) -> None:
+    """Workflow tasks that timed out, by kind, over every case's history: START_TO_CLOSE is a task a worker took
+    and never finished (its work runs again), SCHEDULE_TO_START one that waited on a sticky queue too long."""
+    semaphore = asyncio.Semaphore(16)
+
+    async def timeouts_of(reference: str) -> Counter:
+        async with semaphore:
+            return (await history_facts(stack, reference))[1]
+
+    total = sum(await asyncio.gather(*(timeouts_of(reference) for reference in references)), Counter())
+    print(f"workflow tasks timed out: {dict(total) or 'none'}")
+
+
+async def report_cpu(stack, references: list[str]) -> None:
+    """CPU the case workers and the sender spent, in all and per step recorded: the cost of a step, which
+    bounds how fast a backlog drains."""
+    async with stack.database.session() as session:
+        steps = (await session.exec(select(func.count()).select_from(TimelineEntry)
+                                    .where(TimelineEntry.reference.in_(references)))).one()
+    workers = sum(cpu_seconds(process) for name, process in stack.processes.items() if name.startswith("worker"))
+    sender = cpu_seconds(stack.processes["delivery"])
+    per_step = 1000 / max(steps, 1)
+    print(f"steps recorded: {steps}; CPU: case workers {workers:.1f} s ({workers * per_step:.1f} ms a step), "
+          f"sender {sender:.1f} s ({sender * per_step:.1f} ms a step)")
+
+
 def report_mail(folder: Path) -> None:
     """How many emails the Director General got (digests apart) and everyone else."""
     parser = BytesParser(policy=email.policy.default)
@@ -149,6 +211,10 @@ def main() -> None:
     parser.add_argument("--kill-worker", action="store_true", help="SIGKILL the worker while the cases wait")
     parser.add_argument("--settle-seconds", type=float, default=5.0, help="how long to wait after the last answer due")
     parser.add_argument("--mail", action="store_true", help="send email to a mail sink and count the DG's messages")
+    parser.add_argument("--until-complete", type=float, metavar="SECONDS",
+                        help="instead of settling, wait up to this long for every case to escalate and breach, "
+                             "printing how many have every 10 s")
+    parser.add_argument("--workers", type=int, default=1, help="case worker processes (the sender is one more)")
     parser.add_argument("--down-seconds", type=float, default=2.0, help="how long the worker stays dead")
     asyncio.run(run(parser.parse_args()))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,6 +42,11 @@ from store.migrate import seed_departments, upgrade_to_head  # noqa: E402
 _OWN_PREFIXES = ("COMPLAINTS_", "DATABASE_URL", "TEMPORAL_")
 
 
+def cpu_seconds(process: subprocess.Popen | psutil.Process) -> float:
+    times = psutil.Process(process.pid).cpu_times()
+    return times.user + times.system
+
+
 def start_worker(env: dict[str, str], log: Path, part: str = "worker") -> subprocess.Popen:
     """`complaints worker`, or with part="delivery" the sender."""
     return subprocess.Popen(
@@ -65,10 +71,13 @@ class Stack:
     def database(self) -> Database:
         return self.services.database
 
-    def start(self, part: str) -> subprocess.Popen:
-        """Start (or start again) `complaints worker` or `complaints delivery`; its output goes to <part>.log."""
-        process = start_worker(self.env, self.data_dir / f"{part}.log", part)
-        self.processes[part] = process
+    def start(self, part: str, name: str | None = None) -> subprocess.Popen:
+        """Start (or start again) `complaints worker` or `complaints delivery`; its output goes to <name>.log.
+
+        `name` (default: the part) tells processes of one part apart, e.g. a second case worker "worker-2"."""
+        name = name or part
+        process = start_worker(self.env, self.data_dir / f"{name}.log", part)
+        self.processes[name] = process
         return process
 
     def kill(self, part: str) -> None:

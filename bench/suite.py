@@ -41,7 +41,7 @@ from temporalio.client import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.console import copy_open_cases  # noqa: E402
-from bench.stack import REPO, Stack, running_stack  # noqa: E402
+from bench.stack import REPO, Stack, cpu_seconds, running_stack  # noqa: E402
 from core.embedded import free_port, stop_process  # noqa: E402
 from core.timekeeping import Timekeeping  # noqa: E402
 from domain.calendar import CompressedCalendar  # noqa: E402
@@ -190,11 +190,6 @@ async def start_servers(stack: Stack) -> Servers:
 def stop_servers(servers: Servers) -> None:
     for process in (servers.project_api, servers.bare_api, servers.bare_worker):
         stop_process(process, 15)
-
-
-def cpu_seconds(process: subprocess.Popen | psutil.Process) -> float:
-    times = psutil.Process(process.pid).cpu_times()
-    return times.user + times.system
 
 
 def rss_mib(process: subprocess.Popen | psutil.Process) -> float:
