@@ -25,14 +25,15 @@ from pathlib import Path
 
 import httpx
 from sqlmodel import func, select
+from temporalio.api.enums.v1 import TimeoutType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.drill import history_facts  # noqa: E402
 from bench.stack import DIRECTOR_GENERAL_EMAIL, cpu_seconds, running_stack  # noqa: E402
 from domain.kinds import Role  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.models import OutboxMessage, TimelineEntry  # noqa: E402
+from workflows.case import workflow_id  # noqa: E402
 
 
 def describe(name: str, seconds: list[float]) -> str:
@@ -100,7 +101,7 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.settle_seconds)
         problems, duplicates = await report(stack.database, references, due)
         await report_cpu(stack, references)
-        await report_task_timeouts(stack, references)
+        await report_workflow_tasks(stack, references)
         if args.mail:
             report_mail(stack.data_dir / "mail")
         if problems:
@@ -160,17 +161,34 @@ async def drain(database: Database, references: list[str], limit: float, every: 
         await asyncio.sleep(every)
 
 
-async def report_task_timeouts(stack, references: list[str]) -> None:
-    """Workflow tasks that timed out, by kind, over every case's history: START_TO_CLOSE is a task a worker took
-    and never finished (its work runs again), SCHEDULE_TO_START one that waited on a sticky queue too long."""
+async def report_workflow_tasks(stack, references: list[str]) -> None:
+    """Over every case's history: how long its workflow tasks ran (started to completed: what a backlog must
+    keep short), and those that timed out, by kind. START_TO_CLOSE is a task a worker took and never finished
+    (its work runs again); SCHEDULE_TO_START one that waited on the worker's sticky queue past its 3 s and went
+    to the shared queue (nothing lost, nothing run twice)."""
     semaphore = asyncio.Semaphore(16)
 
-    async def timeouts_of(reference: str) -> Counter:
+    async def figures_of(reference: str) -> tuple[list[float], Counter]:
         async with semaphore:
-            return (await history_facts(stack, reference))[1]
+            history = await stack.services.temporal.get_workflow_handle(workflow_id(reference)).fetch_history()
+        started, durations, timeouts = {}, [], Counter()
+        for event in history.events:
+            kind = event.WhichOneof("attributes")
+            if kind == "workflow_task_started_event_attributes":
+                started[event.event_id] = event.event_time.ToDatetime()
+            elif kind == "workflow_task_completed_event_attributes":
+                began = started[event.workflow_task_completed_event_attributes.started_event_id]
+                durations.append((event.event_time.ToDatetime() - began).total_seconds())
+            elif kind == "workflow_task_timed_out_event_attributes":
+                timeouts[TimeoutType.Name(event.workflow_task_timed_out_event_attributes.timeout_type)
+                         .removeprefix("TIMEOUT_TYPE_")] += 1
+        return durations, timeouts
 
-    total = sum(await asyncio.gather(*(timeouts_of(reference) for reference in references)), Counter())
-    print(f"workflow tasks timed out: {dict(total) or 'none'}")
+    results = await asyncio.gather(*(figures_of(reference) for reference in references))
+    durations = [seconds for case_durations, _ in results for seconds in case_durations]
+    timeouts = sum((case_timeouts for _, case_timeouts in results), Counter())
+    print(describe("workflow task", durations) + f"  over 5 s: {sum(1 for seconds in durations if seconds > 5)}")
+    print(f"workflow tasks timed out: {dict(timeouts) or 'none'}")
 
 
 async def report_cpu(stack, references: list[str]) -> None:
