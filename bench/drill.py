@@ -39,12 +39,11 @@ import httpx
 from sqlmodel import select
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowQueryFailedError
 from temporalio.service import RPCError
-from temporalio.worker import Replayer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stack import Stack, running_stack  # noqa: E402
-from core.temporal import data_converter  # noqa: E402
+from core.verify import replay_failure  # noqa: E402
 from domain.kinds import Role  # noqa: E402
 from store.models import CaseRecord, OutboxMessage, TimelineEntry  # noqa: E402
 from workflows.case import CaseWorkflow, workflow_id  # noqa: E402
@@ -229,16 +228,15 @@ async def case_problems(stack: Stack, reference: str) -> tuple[dict[str, int], C
 async def explain_no_answer(stack: Stack, reference: str, error: Exception) -> None:
     """Say why a workflow answers no query: its worker's message, and whether its history replays here.
 
-    The history is kept in <data dir>/unanswered/ for a replay test (tests/replay/histories)."""
+    The history is kept in <data dir>/unanswered/, for a replay test (tests/replay/histories) to take up."""
     history = await stack.services.temporal.get_workflow_handle(workflow_id(reference)).fetch_history()
     folder = stack.data_dir / "unanswered"
     folder.mkdir(exist_ok=True)
     (folder / f"{reference}.json").write_text(history.to_json())
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter(stack.settings))
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    failure = await replay_failure(history, stack.services.temporal.data_converter)
     print(f"  {reference} answers no query: {type(error).__name__}: {error}; "
           f"its history of {len(history.events)} events replays here "
-          f"{'with ' + repr(result.replay_failure) if result.replay_failure else 'without a failure'}", flush=True)
+          f"{'with ' + repr(failure) if failure else 'without a failure'}", flush=True)
 
 
 async def check_every_case(stack: Stack, references: list[str], retries: int = 3) -> tuple[Counter, dict, Counter]:

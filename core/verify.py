@@ -11,9 +11,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowQueryFailedError
+from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowHistory, WorkflowQueryFailedError
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Replayer
 
+from core import tracing
 from core.temporal import CASES_QUERY
 from store import case_record
 from store.db import Database
@@ -74,7 +77,8 @@ async def compare(database: Database, client: Client, reference: str) -> Diverge
                                    else f"the workflow answers no query ({error.status.name})")
         return divergence
     except WorkflowQueryFailedError as error:
-        divergence.problems.append(f"the workflow answers no query (its worker says: {error.message})")
+        divergence.problems.append(f"the workflow answers no query (its worker says: {error.message}; "
+                                   f"{await _replays_here(handle, client)})")
         return divergence
     except RPCTimeoutOrCancelledError as error:
         divergence.problems.append(f"the workflow answers no query ({type(error).__name__})")
@@ -90,6 +94,21 @@ async def compare(database: Database, client: Client, reference: str) -> Diverge
     )
     divergence.problems.extend(step_problems(record, step_keys))
     return divergence
+
+
+async def replay_failure(history: WorkflowHistory, converter: DataConverter) -> Exception | None:
+    """What a worker of this release meets replaying the history (None: it replays), with the case worker's
+    sandbox: a workflow whose history no longer replays answers no query and stops on its next task."""
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=converter, workflow_runner=tracing.workflow_runner())
+    return (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
+
+
+async def _replays_here(handle, client: Client) -> str:
+    try:
+        failure = await replay_failure(await handle.fetch_history(), client.data_converter)
+    except RPCError as error:
+        return f"its history could not be read: {error.status.name if error.status else error}"
+    return f"its history does not replay on this release: {failure}" if failure else "its history replays here"
 
 
 def step_problems(record: case_record.Record, step_keys: list[str]) -> list[str]:
