@@ -82,6 +82,8 @@ with workflow.unsafe.imports_passed_through():
 # They are local activities: short and idempotent, they run in the same workflow task as the step
 # that needs them, which halves the tasks per step and keeps escalations on time under a burst.
 STEP_TIMEOUT = timedelta(seconds=30)
+# A deadline already past still gets a timer (_act_when_the_timer_fires), this short.
+SHORTEST_TIMER = timedelta(milliseconds=1)
 STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 # Messages go out as regular activities: a mail server or gateway may be down for a while, and the
@@ -109,6 +111,8 @@ PATCH_DIRECTOR_GENERAL_DIGEST = "director-general-daily-digest"
 PATCH_CONFIRMED_ROUTE = "triage-that-confirms-the-route"
 # The sender sends a step's messages from the outbox once the step is in the history: no activity per message.
 PATCH_SENT_FROM_OUTBOX = "messages-sent-from-the-outbox"
+# A deadline is acted on when its timer fires, never because the clock says it is past (_wait_for_next_event).
+PATCH_DEADLINES_BY_TIMER = "deadlines-acted-on-by-their-timer"
 # What a signal may do: the repairs of SIGNAL_NAMES; the other signals stay so that old histories replay.
 OPERATOR_SIGNAL_ACTIONS = frozenset(SIGNAL_NAMES)
 
@@ -216,11 +220,16 @@ class CaseWorkflow:
         return self.view()
 
     async def _wait_for_next_event(self) -> None:
+        # Asked on every wait, first in the case's first task: a case keeps one way of waiting for its whole life.
+        by_timer = workflow.patched(PATCH_DEADLINES_BY_TIMER)
         deadline = self._next_deadline()
         seen = self._state.revision
         changed = lambda: self._state.revision != seen  # noqa: E731
         if deadline is None:
             await workflow.wait_condition(changed)
+            return
+        if by_timer:
+            await self._act_when_the_timer_fires(deadline, changed)
             return
         remaining = deadline.due - workflow.now()
         if remaining > timedelta(0):
@@ -233,6 +242,28 @@ class CaseWorkflow:
             # A handler may have moved this deadline while the timer fired; only act on it if it still stands.
             current = self._next_deadline()
             if current is not None and current.name == deadline.name and current.due <= workflow.now():
+                await current.on_due()
+
+    async def _act_when_the_timer_fires(self, deadline: Deadline, changed: Callable[[], bool]) -> None:
+        """Wait for the deadline on a timer, even one already past, and act only once it has fired.
+
+        A replay may read another clock than the live run did. When local activities run past 8 s
+        (PostgreSQL slow or stopped, every slot taken), the worker heartbeats the workflow task, and the
+        SDK replays those tasks as one with other times (tests/workflows/test_slow_steps.py). Chosen by
+        the clock, a deadline just past was acted on live and waited for on replay: the history stopped
+        replaying, so the case answered no query and failed every task on its next worker. A timer's
+        firing is in the history, so live and replay act alike; replay does not check its length.
+        """
+        try:
+            await workflow.wait_condition(changed, timeout=max(deadline.due - workflow.now(), SHORTEST_TIMER),
+                                          timeout_summary=deadline.name)
+            return
+        except TimeoutError:
+            pass
+        async with self._lock:
+            # A handler may have moved the deadline while the timer fired; then the next wait is for the new one.
+            current = self._next_deadline()
+            if current is not None and (current.name, current.due) == (deadline.name, deadline.due):
                 await current.on_due()
 
     def _next_deadline(self) -> Deadline | None:

@@ -14,14 +14,13 @@ import httpx
 import psycopg
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
 from api.app import create_app
 from core.temporal import data_converter
-from core.tracing import workflow_runner
+from core.verify import replay_failure
 from tests.conftest import DEPARTMENT, WORKING_DAY_SECONDS, running_workers, services_for
 from tests.helpers import bearer, complaint, eventually, submit
-from workflows.case import CaseWorkflow, workflow_id
+from workflows.case import workflow_id
 
 SLOW_QUEUE = "complaints-test-slow-steps"
 # Past the heartbeat at 8 s, short of a second one at 16 s.
@@ -64,7 +63,7 @@ async def test_a_triage_whose_step_is_held_past_the_heartbeat_replays(api, slow_
     history = await temporal_client.get_workflow_handle(workflow_id(reference)).fetch_history()
 
     assert _heartbeats(history) >= 1, "the triage's step was not held past a workflow-task heartbeat"
-    assert await _replay_failure(history, slow_settings) is None
+    assert await replay_failure(history, data_converter(slow_settings)) is None
 
 
 async def test_a_burst_whose_first_writes_wait_past_the_heartbeat_replays(api, slow_settings, temporal_client,
@@ -83,7 +82,7 @@ async def test_a_burst_whose_first_writes_wait_past_the_heartbeat_replays(api, s
     # Those beyond the worker's workflow-task slots start once a slot is free, and need not heartbeat.
     assert sum(1 for history in histories if _heartbeats(history)) >= BURST // 2
     failures = {history.workflow_id: failure for history in histories
-                if (failure := await _replay_failure(history, slow_settings))}
+                if (failure := await replay_failure(history, data_converter(slow_settings)))}
     assert not failures
 
 
@@ -95,13 +94,6 @@ async def _history_once_received(api, keys, temporal_client, reference: str) -> 
 async def _status(api, keys, reference: str, status: str) -> bool:
     response = await api.get(f"/v1/cases/{reference}", headers=bearer(keys.cs_agent))
     return response.status_code == 200 and response.json()["status"] == status
-
-
-async def _replay_failure(history: WorkflowHistory, settings) -> Exception | None:
-    """What a new worker would meet replaying this history: the case worker's workflows, runner and converter."""
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter(settings),
-                        workflow_runner=workflow_runner())
-    return (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
 
 
 def _heartbeats(history: WorkflowHistory) -> int:
