@@ -38,6 +38,10 @@ STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
 # the worker, where they lengthen every task past Temporal's timeout, are lost and run again (a
 # backlog that feeds itself). Bounded, they wait in Temporal's queue instead and each stays short.
 CASE_WORKER_CONNECTIONS = 16
+# Workflow tasks at once: on two cores, 16 stretched each task of a 1 000-case burst to 5 s (its local
+# activities taking turns for the CPU) and drained it no sooner than 8 (longest task 1.8 s) or 4 (1.4 s);
+# README.md "Delivery" has the runs. The rest wait in Temporal's queue, where waiting costs nothing.
+CASE_WORKER_TASKS = 8
 # On SIGTERM a worker stops taking work and lets the sends it has started end (each within
 # SEND_DEADLINE_SECONDS) and be recorded; cut off, a send the server took would go again later.
 SHUTDOWN_GRACE = timedelta(seconds=SEND_DEADLINE_SECONDS + 15)
@@ -77,7 +81,7 @@ def build_worker(client, settings: Settings, database: Database, *, task_queue: 
         ],
         # Measured in DESIGN.md: these drain a burst of due timers three times faster on the dev server.
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=20),
-        max_concurrent_workflow_tasks=CASE_WORKER_CONNECTIONS,
+        max_concurrent_workflow_tasks=CASE_WORKER_TASKS,
         max_concurrent_local_activities=CASE_WORKER_CONNECTIONS,
         nonsticky_to_sticky_poll_ratio=1.0,
         # A worker that dies leaves tasks on its sticky queue; they move to the shared queue after this.
