@@ -16,7 +16,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	touch $@
 
 # The worker's sandbox imports the workflow modules afresh for every case it starts or brings back into its
-# cache; without bytecode beside them (PYTHONDONTWRITEBYTECODE, an editable install) each import compiles them.
+# cache; without bytecode beside them (PYTHONDONTWRITEBYTECODE, an editable install) each import compiles them,
+# and so does a stale .pyc after an edit: whatever starts a worker depends on this.
 bytecode: | $(BIN)/activate
 	$(BIN)/python -m compileall -q activities api core domain store workflows web worker.py
 
@@ -42,11 +43,11 @@ test-fast: install
 # The fault suite (bench/chaos.py): its own stack, every fault of issue 15, then a table of what survived
 # (about 18 minutes on a shared 2-core machine). Its short version runs in `make test`
 # (tests/chaos/test_chaos_short.py).
-chaos: install
+chaos: install bytecode
 	$(BIN)/python bench/chaos.py
 
 # How far it goes, beside bare Temporal and bare FastAPI on the same servers (about 20 minutes; ARGS=--quick: a few).
-bench: install
+bench: install bytecode
 	$(BIN)/python bench/suite.py $(ARGS)
 
 clean:
