@@ -1,14 +1,13 @@
 """Activities that write the case file: the case row, its timeline and its outbox, each step exactly once."""
 
 import logging
-from datetime import UTC, datetime
 
 from temporalio import activity
 
 from domain.kinds import Status
 from store.cases import insert_case, write_step
 from store.db import Database
-from workflows.messages import CaseIntake, StepRecord, StepWritten
+from workflows.messages import CaseIntake, StepRecord
 
 log = logging.getLogger("complaints.steps")
 
@@ -51,7 +50,7 @@ class CaseStore:
         await insert_case(self._database, row)
 
     @activity.defn(name="record_step")
-    async def record_step(self, record: StepRecord) -> StepWritten:
+    async def record_step(self, record: StepRecord) -> None:
         """Append the step to the timeline, queue its messages and bring the case row up to it, all or nothing.
 
         This runs as a local activity: it commits before Temporal has accepted the workflow task that
@@ -64,4 +63,3 @@ class CaseStore:
         await write_step(self._database, record)
         # One line per step for operators; the log names the case by its `case` field (core/logs.py), never a person.
         log.info("step %d %s recorded (%s to %s)", record.step, record.action, record.from_status, record.to_status)
-        return StepWritten(datetime.now(UTC))

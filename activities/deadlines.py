@@ -1,7 +1,5 @@
 """Activities that turn the policy's working days into instants, so the workflow only ever waits on instants."""
 
-from datetime import UTC, datetime
-
 from temporalio import activity
 
 from domain.calendar import WorkingCalendar
@@ -35,13 +33,13 @@ class DeadlineActivities:
 
     @activity.defn(name="working_days_after")
     async def working_days_after(self, request: WorkingDaysRequest) -> WorkingDaysResult:
-        start = max(request.start, datetime.now(UTC)) if request.not_before_now else request.start
-        return WorkingDaysResult(self._calendar.due_after(start, request.working_days), counted_from=start)
+        return WorkingDaysResult(self._calendar.due_after(request.start, request.working_days))
 
     @activity.defn(name="extend_for_pause")
     async def extend_for_pause(self, request: PauseExtension) -> PauseExtensionResult:
-        until = max(request.paused_until, datetime.now(UTC)) if request.until_now else request.paused_until
         return PauseExtensionResult(
-            [self._calendar.extend_for_pause(deadline, request.paused_from, until) for deadline in request.deadlines],
-            paused_until=until,
+            [
+                self._calendar.extend_for_pause(deadline, request.paused_from, request.paused_until)
+                for deadline in request.deadlines
+            ]
         )

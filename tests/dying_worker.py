@@ -16,7 +16,7 @@ from core.settings import get_settings
 from core.temporal import connect_when_ready
 from store.db import Database
 from worker import build_worker
-from workflows.messages import StepRecord, StepWritten
+from workflows.messages import StepRecord
 
 
 class DyingCaseStore(CaseStore):
@@ -25,11 +25,10 @@ class DyingCaseStore(CaseStore):
         self._die_after = die_after
 
     @activity.defn(name="record_step")
-    async def record_step(self, record: StepRecord) -> StepWritten:
-        written = await super().record_step(record)
+    async def record_step(self, record: StepRecord) -> None:
+        await super().record_step(record)
         if record.action == self._die_after:
             os._exit(9)
-        return written
 
 
 async def main(die_after: str) -> None:

@@ -69,7 +69,6 @@ with workflow.unsafe.imports_passed_through():
         PausePeriod,
         RejectRequest,
         StepRecord,
-        StepWritten,
         SubmitterInfo,
         SubmitterResponse,
         TriageRequest,
@@ -114,8 +113,6 @@ PATCH_CONFIRMED_ROUTE = "triage-that-confirms-the-route"
 PATCH_SENT_FROM_OUTBOX = "messages-sent-from-the-outbox"
 # A deadline is acted on when its timer fires, never because the clock says it is past (_wait_for_next_event).
 PATCH_DEADLINES_BY_TIMER = "deadlines-acted-on-by-their-timer"
-# ... or at once when it is past by a time the history holds, and "from now" is the calendar activity's now.
-PATCH_PAST_BY_RECORDED_TIME = "deadlines-past-by-the-recorded-time"
 # What a signal may do: the repairs of SIGNAL_NAMES; the other signals stay so that old histories replay.
 OPERATOR_SIGNAL_ACTIONS = frozenset(SIGNAL_NAMES)
 
@@ -204,8 +201,6 @@ class CaseWorkflow:
         self._received = False
         # The keys of the steps this run recorded, for `complaints verify` (the recorded_steps query).
         self._step_keys: list[str] = []
-        # When the latest step was written, as record_step answered: a time the history holds.
-        self._recorded_time: datetime | None = None
 
     # ---------------------------------------------------------------- the case's life
 
@@ -227,17 +222,11 @@ class CaseWorkflow:
     async def _wait_for_next_event(self) -> None:
         # Asked on every wait, first in the case's first task: a case keeps one way of waiting for its whole life.
         by_timer = workflow.patched(PATCH_DEADLINES_BY_TIMER)
-        by_recorded_time = self._decides_by_recorded_time()
         deadline = self._next_deadline()
         seen = self._state.revision
         changed = lambda: self._state.revision != seen  # noqa: E731
         if deadline is None:
             await workflow.wait_condition(changed)
-            return
-        if by_recorded_time and self._recorded_time is not None and deadline.due <= self._recorded_time:
-            # Past already when the last step was written (a backlog, an outage): no timer and task of its own.
-            async with self._lock:
-                await self._act_if_it_still_stands(deadline)
             return
         if by_timer:
             await self._act_when_the_timer_fires(deadline, changed)
@@ -272,23 +261,10 @@ class CaseWorkflow:
         except TimeoutError:
             pass
         async with self._lock:
-            await self._act_if_it_still_stands(deadline)
-
-    async def _act_if_it_still_stands(self, deadline: Deadline) -> None:
-        # A handler may have moved the deadline meanwhile; then the next wait is for the new one.
-        current = self._next_deadline()
-        if current is not None and (current.name, current.due) == (deadline.name, deadline.due):
-            await current.on_due()
-
-    def _decides_by_recorded_time(self) -> bool:
-        """Whether this case takes "now" only from what the history holds (patch deadlines-past-by-the-recorded-time).
-
-        Then a deadline past when the last step was written (record_step's answer) is acted on at once,
-        as a backlog needs, and every "from now" is counted from the calendar activity's clock, whose
-        answer the history keeps too: none of the case's choices reads workflow.now(), so a replay after
-        a heartbeated task chooses as the live run did. Cases begun before keep waiting on a timer.
-        """
-        return workflow.patched(PATCH_DEADLINES_BY_TIMER) and workflow.patched(PATCH_PAST_BY_RECORDED_TIME)
+            # A handler may have moved the deadline while the timer fired; then the next wait is for the new one.
+            current = self._next_deadline()
+            if current is not None and (current.name, current.due) == (deadline.name, deadline.due):
+                await current.on_due()
 
     def _next_deadline(self) -> Deadline | None:
         state = self._state
@@ -354,7 +330,7 @@ class CaseWorkflow:
     async def _mark_breached(self) -> None:
         state = self._state
         state.breached = True
-        state.next_director_general_reminder = await self._next_daily_reminder(state.answer_due)
+        state.next_director_general_reminder = await self._working_days_after(self._not_before_now(state.answer_due), 1)
         await self._record_step(
             Step.BREACHED,
             SYSTEM,
@@ -365,7 +341,7 @@ class CaseWorkflow:
     async def _remind_director_general(self) -> None:
         state = self._state
         reminded_for = state.next_director_general_reminder
-        state.next_director_general_reminder = await self._next_daily_reminder(reminded_for)
+        state.next_director_general_reminder = await self._working_days_after(self._not_before_now(reminded_for), 1)
         # The reminder itself is the day's digest to the Director General (workflows/digest.py), one
         # message for every breached case; each case still records that it was reminded.
         in_digest = workflow.patched(PATCH_DIRECTOR_GENERAL_DIGEST)
@@ -377,14 +353,12 @@ class CaseWorkflow:
             notifications=[] if in_digest else [self._to(Recipient(Addressee.DIRECTOR_GENERAL), "breach_reminder")],
         )
 
-    async def _next_daily_reminder(self, due: datetime) -> datetime:
-        """One working day after the reminder due, or after now if that is later: a reminder that fired
-        late (a backlog, an outage) counts from now, so the missed days are not sent one after another."""
-        if self._decides_by_recorded_time():
-            return (await self._working_days_from(due, 1, not_before_now=True)).due
+    def _not_before_now(self, due: datetime) -> datetime:
+        """Where the next daily reminder counts from: a reminder that fired late (a backlog, an outage)
+        counts from now, so the missed days are not sent one after another."""
         if workflow.patched(PATCH_REMINDERS_FROM_NOW):
-            due = max(due, workflow.now())
-        return await self._working_days_after(due, 1)
+            return max(due, workflow.now())
+        return due
 
     async def _close_without_submitter_response(self) -> None:
         await self._close(CloseReason.NO_RESPONSE, SYSTEM, "closure_no_response")
@@ -449,14 +423,13 @@ class CaseWorkflow:
 
     async def _request_info(self, request: InfoRequest) -> None:
         state = self._state
+        now = workflow.now()
         state.status_before_pause = state.status
         state.status = status_after(Action.REQUEST_INFO)
+        state.paused_since = now
         state.question = request.question
-        now = workflow.now()
-        counted = await self._working_days_from(now, self._terms().submitter_response_days,
-                                                not_before_now=self._decides_by_recorded_time())
-        # The activity's start (its clock, for a case that takes "now" from the history; absent in older histories).
-        state.paused_since, state.info_due = counted.counted_from or now, counted.due
+        terms = self._terms()
+        state.info_due = await self._working_days_after(now, terms.submitter_response_days)
         await self._record_step(
             Action.REQUEST_INFO,
             request.actor,
@@ -468,8 +441,9 @@ class CaseWorkflow:
 
     async def _receive_submitter_info(self, request: SubmitterInfo) -> None:
         state = self._state
-        pause = await self._move_deadlines_past(PausePeriod(started=state.paused_since, ended=workflow.now()))
+        pause = PausePeriod(started=state.paused_since, ended=workflow.now())
         state.pauses.append(pause)
+        await self._move_deadlines_past(pause)
         state.status = status_after(Action.SUBMITTER_INFO, before_pause=state.status_before_pause)
         state.paused_since = None
         state.info_due = None
@@ -502,7 +476,7 @@ class CaseWorkflow:
         state = self._state
         state.status = status_after(Action.RESPOND)
         state.answer = request.message
-        state.contest_due = await self._working_days_after_now(self._terms().contest_window_days)
+        state.contest_due = await self._working_days_after(workflow.now(), self._terms().contest_window_days)
         await self._record_step(
             Action.RESPOND,
             request.actor,
@@ -538,7 +512,7 @@ class CaseWorkflow:
         state.next_director_general_reminder = None
         state.contest_due = None
         state.answer = None
-        state.answer_due = await self._working_days_after_now(self._terms().reopen_answer_days)
+        state.answer_due = await self._working_days_after(workflow.now(), self._terms().reopen_answer_days)
         await self._record_step(
             Action.CONTEST,
             request.actor,
@@ -822,39 +796,27 @@ class CaseWorkflow:
         state.answer_due = deadlines.answer_due
         state.department_reminder = deadlines.department_reminder
 
-    async def _move_deadlines_past(self, pause: PausePeriod) -> PausePeriod:
-        """Move the department's deadlines past the pause; the pause as counted (ended by the activity's clock
-        for a case that takes "now" from the history)."""
+    async def _move_deadlines_past(self, pause: PausePeriod) -> None:
         state = self._state
         moved: PauseExtensionResult = await workflow.execute_local_activity(
             "extend_for_pause",
             PauseExtension([state.department_due, state.answer_due, state.department_reminder],
-                           pause.started, pause.ended, until_now=self._decides_by_recorded_time()),
+                           pause.started, pause.ended),
             result_type=PauseExtensionResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,
         )
         state.department_due, state.answer_due, state.department_reminder = moved.deadlines
-        return dataclasses.replace(pause, ended=moved.paused_until or pause.ended)
 
     async def _working_days_after(self, start: datetime, working_days: int) -> datetime:
-        return (await self._working_days_from(start, working_days)).due
-
-    async def _working_days_after_now(self, working_days: int) -> datetime:
-        counted = await self._working_days_from(workflow.now(), working_days,
-                                                not_before_now=self._decides_by_recorded_time())
-        return counted.due
-
-    async def _working_days_from(self, start: datetime, working_days: int, *, not_before_now: bool = False
-                                 ) -> WorkingDaysResult:
-        """The instant `working_days` after start (after the activity's clock if not_before_now and that is later)."""
-        return await workflow.execute_local_activity(
+        result: WorkingDaysResult = await workflow.execute_local_activity(
             "working_days_after",
-            WorkingDaysRequest(start, working_days, not_before_now=not_before_now),
+            WorkingDaysRequest(start, working_days),
             result_type=WorkingDaysResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,
         )
+        return result.due
 
     async def _record_step(
         self,
@@ -887,12 +849,9 @@ class CaseWorkflow:
             sent_from_outbox=from_outbox,
             run_id=workflow.info().run_id if from_outbox else "",
         )
-        written = await workflow.execute_local_activity(
-            "record_step", record, result_type=StepWritten | None,  # None in histories from before it answered
-            start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
+        await workflow.execute_local_activity(
+            "record_step", record, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
         )
-        if written is not None:
-            self._recorded_time = max(self._recorded_time or written.written_at, written.written_at)
         self._step_keys.append(record.step_key)
         self._publish_for_operators()
         if from_outbox:

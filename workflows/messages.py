@@ -301,17 +301,12 @@ class DepartmentDeadlines:
 class WorkingDaysRequest:
     start: datetime
     working_days: int
-    # Count from the activity's clock when that is later: its answer is in the history, so a replay
-    # counts from the same instant (workflow.now() may read otherwise there; workflows/case.py).
-    not_before_now: bool = False
 
 
 @dataclass
 class WorkingDaysResult:
     # Wrapped in a dataclass: inside the workflow sandbox a bare `datetime` result type cannot be decoded.
     due: datetime
-    # The instant counted from: the start asked for, or the activity's clock when that was later.
-    counted_from: datetime | None = None
 
 
 @dataclass
@@ -319,22 +314,8 @@ class PauseExtension:
     deadlines: list[datetime]
     paused_from: datetime
     paused_until: datetime
-    # The pause ends at the activity's clock when that is later (see WorkingDaysRequest.not_before_now).
-    until_now: bool = False
 
 
 @dataclass
 class PauseExtensionResult:
     deadlines: list[datetime]
-    paused_until: datetime | None = None
-
-
-@dataclass
-class StepWritten:
-    """What record_step answers: when the step was written, by the worker's clock.
-
-    The answer is kept in the local activity's marker, so a workflow may decide by it: a replay reads
-    the same instant, where workflow.now() may read another (workflows/case.py, _wait_for_next_event).
-    """
-
-    written_at: datetime

@@ -1,5 +1,4 @@
-"""After a backlog (no worker for days), a case acts on what fell due at once, and reminds the Director General
-once, then daily from then on."""
+"""After a backlog (no worker for days), a breached case reminds the Director General once, then daily from then on."""
 
 import asyncio
 
@@ -8,17 +7,12 @@ import pytest
 from sqlmodel import select
 
 from api.app import create_app
-from core.temporal import data_converter
-from core.verify import replay_failure
 from store.models import TimelineEntry
 from tests.conftest import WORKING_DAY_SECONDS, running_workers, services_for
 from tests.helpers import eventually, submit
-from workflows.case import SHORTEST_TIMER, workflow_id
 
 BACKLOG_QUEUE = "complaints-test-backlog"
 DAYS_WITHOUT_A_WORKER = 4
-# Past the department's reminder (2), its due (3) and the answer due (5 working days after intake).
-DAYS_BEFORE_THE_FIRST_WORKER = 6
 
 
 @pytest.fixture
@@ -51,31 +45,6 @@ async def test_reminders_missed_during_a_backlog_are_not_sent_one_after_another(
             await asyncio.sleep(WORKING_DAY_SECONDS / 2)
             after = await reminders(database, reference)
     assert len(after) - before == 1, f"{len(after) - before} reminders right after the backlog"
-
-
-async def test_deadlines_past_when_the_case_is_first_written_are_acted_on_in_that_task(
-        backlog_settings, database, temporal_client, keys):
-    services = services_for(backlog_settings, database, temporal_client)
-    transport = httpx.ASGITransport(app=create_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as api:
-        reference = (await submit(api, keys.channel))["reference"]
-        await asyncio.sleep(DAYS_BEFORE_THE_FIRST_WORKER * WORKING_DAY_SECONDS)
-        async with running_workers(temporal_client, backlog_settings, database):
-            await eventually(lambda: _has_breached(database, reference), timeout=4 * WORKING_DAY_SECONDS)
-    history = await temporal_client.get_workflow_handle(workflow_id(reference)).fetch_history()
-
-    assert await _actions(database, reference) == ["received", "department_reminded", "escalated", "breached"]
-    # Each past deadline waited on a timer of its own before (a task each, three times the tasks in a burst).
-    timers = [event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() for event in history.events
-              if event.WhichOneof("attributes") == "timer_started_event_attributes"]
-    assert SHORTEST_TIMER not in timers, f"timers of a past deadline: {timers}"
-    assert await replay_failure(history, data_converter(backlog_settings)) is None
-
-
-async def _actions(database, reference: str) -> list[str]:
-    async with database.session() as session:
-        return list((await session.exec(select(TimelineEntry.action).where(
-            TimelineEntry.reference == reference).order_by(TimelineEntry.step))).all())
 
 
 async def _has_breached(database, reference: str) -> bool:
