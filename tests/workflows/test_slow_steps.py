@@ -20,7 +20,6 @@ from core.temporal import data_converter
 from core.verify import replay_failure
 from tests.conftest import DEPARTMENT, WORKING_DAY_SECONDS, running_workers, services_for
 from tests.helpers import bearer, complaint, eventually, submit
-from worker import CASE_WORKER_TASKS
 from workflows.case import workflow_id
 
 SLOW_QUEUE = "complaints-test-slow-steps"
@@ -81,7 +80,7 @@ async def test_a_burst_whose_first_writes_wait_past_the_heartbeat_replays(api, s
                                        for reference in references))
 
     # Those beyond the worker's workflow-task slots start once a slot is free, and need not heartbeat.
-    assert sum(1 for history in histories if _heartbeats(history)) >= CASE_WORKER_TASKS // 2
+    assert sum(1 for history in histories if _heartbeats(history)) >= BURST // 2
     failures = {history.workflow_id: failure for history in histories
                 if (failure := await replay_failure(history, data_converter(slow_settings)))}
     assert not failures
